@@ -1,0 +1,145 @@
+/*
+ * Parsing and printing of numeric socket addresses.  A pure leaf: no
+ * sockets are opened and nothing is logged, so it can be tested from strings.
+ */
+#include "config.h"
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "addr.h"
+
+/* Parse a decimal port number, 0 to 65535. */
+static int
+addr_parse_port(const char *s, in_port_t *port)
+{
+	unsigned long	 v;
+	char		*end;
+
+	if (*s < '0' || *s > '9')
+		return (-1);
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v > 65535)
+		return (-1);
+	*port = htons((in_port_t)v);
+	return (0);
+}
+
+/*
+ * Parse "HOST:PORT" where HOST is a dotted IPv4 address or a bracketed IPv6
+ * address.  On failure return -1 and point *why at a short reason.
+ */
+int
+addr_parse(const char *s, struct addr *a, const char **why)
+{
+	struct sockaddr_in	*sin = (struct sockaddr_in *)&a->ss;
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&a->ss;
+	char			 host[INET6_ADDRSTRLEN];
+	const char		*colon, *hs;
+	size_t			 hl;
+	in_port_t		 port;
+
+	memset(a, 0, sizeof(*a));
+	if (*s == '[') {
+		hs = s + 1;
+		colon = strchr(hs, ']');
+		if (colon == NULL) {
+			*why = "missing ']' after IPv6 address";
+			return (-1);
+		}
+		hl = (size_t)(colon - hs);
+		colon++;
+		if (*colon != ':') {
+			*why = "missing ':PORT' after ']'";
+			return (-1);
+		}
+	} else {
+		hs = s;
+		colon = strrchr(s, ':');
+		if (colon == NULL) {
+			*why = "missing ':PORT'";
+			return (-1);
+		}
+		hl = (size_t)(colon - hs);
+		if (memchr(hs, ':', hl) != NULL) {
+			*why = "IPv6 addresses must be written as [ADDRESS]:PORT";
+			return (-1);
+		}
+	}
+	if (hl == 0 || hl >= sizeof(host)) {
+		*why = hl == 0 ? "missing host" : "host too long";
+		return (-1);
+	}
+	memcpy(host, hs, hl);
+	host[hl] = '\0';
+	if (addr_parse_port(colon + 1, &port) == -1) {
+		*why = "port must be a number from 0 to 65535";
+		return (-1);
+	}
+
+	if (*s == '[') {
+		if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1) {
+			*why = "not a numeric IPv6 address";
+			return (-1);
+		}
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = port;
+		a->len = sizeof(*sin6);
+	} else {
+		if (inet_pton(AF_INET, host, &sin->sin_addr) != 1) {
+			*why = "not a numeric IPv4 address";
+			return (-1);
+		}
+		sin->sin_family = AF_INET;
+		sin->sin_port = port;
+		a->len = sizeof(*sin);
+	}
+	return (0);
+}
+
+/* Tell whether two parsed addresses are the same address and port. */
+int
+addr_equal(const struct addr *a, const struct addr *b)
+{
+	const struct sockaddr_in	*a4, *b4;
+	const struct sockaddr_in6	*a6, *b6;
+
+	if (a->ss.ss_family != b->ss.ss_family)
+		return (0);
+	if (a->ss.ss_family == AF_INET) {
+		a4 = (const struct sockaddr_in *)&a->ss;
+		b4 = (const struct sockaddr_in *)&b->ss;
+		return (a4->sin_port == b4->sin_port &&
+		    a4->sin_addr.s_addr == b4->sin_addr.s_addr);
+	}
+	a6 = (const struct sockaddr_in6 *)&a->ss;
+	b6 = (const struct sockaddr_in6 *)&b->ss;
+	return (a6->sin6_port == b6->sin6_port &&
+	    memcmp(&a6->sin6_addr, &b6->sin6_addr, sizeof(a6->sin6_addr)) == 0);
+}
+
+/* Write an address as "1.2.3.4:5" or "[::1]:5" into buf and return buf. */
+const char *
+addr_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t size)
+{
+	const struct sockaddr_in	*sin = (const struct sockaddr_in *)sa;
+	const struct sockaddr_in6	*sin6 = (const struct sockaddr_in6 *)sa;
+	char				 host[INET6_ADDRSTRLEN];
+
+	if (sa->sa_family == AF_INET && len >= sizeof(*sin) &&
+	    inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host)) != NULL)
+		snprintf(buf, size, "%s:%u", host, ntohs(sin->sin_port));
+	else if (sa->sa_family == AF_INET6 && len >= sizeof(*sin6) &&
+	    inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host)) != NULL)
+		snprintf(buf, size, "[%s]:%u", host, ntohs(sin6->sin6_port));
+	else
+		snprintf(buf, size, "(unknown address family %d)",
+		    (int)sa->sa_family);
+	return (buf);
+}

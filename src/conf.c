@@ -1,0 +1,488 @@
+/*
+ * Reading echod.conf.  inih splits the text into (section, key, value); a
+ * table maps each pair to a setter that checks and stores the value.  inih
+ * reads lines through conf_reader, which counts them, so every error names
+ * its line, and which also rejects unknown [sections] (inih never reports a
+ * section by itself) and lines too long for inih's buffer.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <syslog.h>
+
+#include <ini.h>
+
+#include "conf.h"
+
+#define CONF_MAX_FILE	(1024 * 1024)
+
+struct conf_parser {
+	struct conf	*conf;
+	const char	*name;		/* file name used in messages */
+	const char	*pos;		/* next unread character */
+	int		 lineno;	/* line last handed to inih */
+	int		 err_line;	/* line of the first error, or 0 */
+	int		 err_set;	/* an error message was recorded */
+	char		*err;
+	size_t		 errlen;
+	unsigned	 seen;		/* bit per key in conf_keys */
+	int		 listen_line;	/* last line with a listen key */
+};
+
+struct conf_key {
+	const char	*section;
+	const char	*name;
+	int		 repeatable;
+	int		(*set)(struct conf_parser *, const char *, const char **);
+};
+
+static int	conf_set_log_level(struct conf_parser *, const char *,
+		    const char **);
+static int	conf_set_shutdown_timeout(struct conf_parser *, const char *,
+		    const char **);
+static int	conf_set_tcp_listen(struct conf_parser *, const char *,
+		    const char **);
+static int	conf_set_tcp_buffer_limit(struct conf_parser *, const char *,
+		    const char **);
+static int	conf_set_udp_listen(struct conf_parser *, const char *,
+		    const char **);
+
+static const struct conf_key conf_keys[] = {
+	{ "server", "log_level", 0, conf_set_log_level },
+	{ "server", "shutdown_timeout", 0, conf_set_shutdown_timeout },
+	{ "tcp", "listen", 1, conf_set_tcp_listen },
+	{ "tcp", "buffer_limit", 0, conf_set_tcp_buffer_limit },
+	{ "udp", "listen", 1, conf_set_udp_listen },
+};
+#define CONF_NKEYS	(sizeof(conf_keys) / sizeof(conf_keys[0]))
+
+static const char *conf_sections[] = { "server", "tcp", "udp" };
+#define CONF_NSECTIONS	(sizeof(conf_sections) / sizeof(conf_sections[0]))
+
+static const char *conf_level_names[] = {
+	[LOG_ERR] = "error",
+	[LOG_WARNING] = "warning",
+	[LOG_NOTICE] = "notice",
+	[LOG_INFO] = "info",
+	[LOG_DEBUG] = "debug",
+};
+
+/* Fill in the defaults, which are also what etc/echod.conf documents. */
+void
+conf_init(struct conf *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->log_level = LOG_INFO;
+	c->shutdown_timeout_ms = 10 * 1000;
+	c->tcp_buffer_limit = 256 * 1024;
+}
+
+/* Release what conf_parse_string allocated. */
+void
+conf_free(struct conf *c)
+{
+	free(c->tcp_listen.v);
+	free(c->udp_listen.v);
+	c->tcp_listen.v = c->udp_listen.v = NULL;
+	c->tcp_listen.n = c->udp_listen.n = 0;
+}
+
+/* Name of a log level, for messages. */
+const char *
+conf_log_level_name(int level)
+{
+	if (level < LOG_ERR || level > LOG_DEBUG)
+		return ("unknown");
+	return (conf_level_names[level]);
+}
+
+/* Record the first error, prefixed with file and line. */
+static void
+conf_error(struct conf_parser *p, int line, const char *fmt, ...)
+{
+	va_list	 ap;
+	int	 n;
+
+	if (p->err_set)
+		return;
+	p->err_set = 1;
+	p->err_line = line;
+	if (line > 0)
+		n = snprintf(p->err, p->errlen, "%s:%d: ", p->name, line);
+	else
+		n = snprintf(p->err, p->errlen, "%s: ", p->name);
+	if (n < 0 || (size_t)n >= p->errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(p->err + n, p->errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * Parse a size: a decimal number of bytes, optionally followed by k, m or g
+ * (binary multiples).  Return -1 on anything else or on overflow.
+ */
+int
+conf_parse_size(const char *s, uint64_t *out)
+{
+	unsigned long long	 v;
+	uint64_t		 mult = 1;
+	char			*end;
+
+	if (*s < '0' || *s > '9')
+		return (-1);
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return (-1);
+	if (strcasecmp(end, "k") == 0)
+		mult = 1024;
+	else if (strcasecmp(end, "m") == 0)
+		mult = 1024 * 1024;
+	else if (strcasecmp(end, "g") == 0)
+		mult = 1024 * 1024 * 1024;
+	else if (*end != '\0')
+		return (-1);
+	if (v > UINT64_MAX / mult)
+		return (-1);
+	*out = v * mult;
+	return (0);
+}
+
+/*
+ * Parse a duration into milliseconds: a decimal number followed by ms, s,
+ * m or h; a bare number is seconds.  Return -1 on anything else.
+ */
+int
+conf_parse_duration(const char *s, uint64_t *out)
+{
+	unsigned long long	 v;
+	uint64_t		 mult;
+	char			*end;
+
+	if (*s < '0' || *s > '9')
+		return (-1);
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return (-1);
+	if (strcmp(end, "ms") == 0)
+		mult = 1;
+	else if (strcmp(end, "s") == 0 || *end == '\0')
+		mult = 1000;
+	else if (strcmp(end, "m") == 0)
+		mult = 60 * 1000;
+	else if (strcmp(end, "h") == 0)
+		mult = 60 * 60 * 1000;
+	else
+		return (-1);
+	if (v > UINT64_MAX / mult)
+		return (-1);
+	*out = v * mult;
+	return (0);
+}
+
+static int
+conf_set_log_level(struct conf_parser *p, const char *v, const char **why)
+{
+	int	 i;
+
+	for (i = LOG_ERR; i <= LOG_DEBUG; i++) {
+		if (strcmp(v, conf_level_names[i]) == 0) {
+			p->conf->log_level = i;
+			return (0);
+		}
+	}
+	*why = "must be one of error, warning, notice, info, debug";
+	return (-1);
+}
+
+static int
+conf_set_shutdown_timeout(struct conf_parser *p, const char *v,
+    const char **why)
+{
+	uint64_t	 ms;
+
+	if (conf_parse_duration(v, &ms) == -1) {
+		*why = "not a duration (like 500ms, 10s or 2m)";
+		return (-1);
+	}
+	if (ms > 24 * 60 * 60 * 1000) {
+		*why = "must be at most 24h";
+		return (-1);
+	}
+	p->conf->shutdown_timeout_ms = ms;
+	return (0);
+}
+
+static int
+conf_set_tcp_buffer_limit(struct conf_parser *p, const char *v,
+    const char **why)
+{
+	uint64_t	 n;
+
+	if (conf_parse_size(v, &n) == -1) {
+		*why = "not a size (like 64k or 1m)";
+		return (-1);
+	}
+	if (n < 1024 || n > 1024 * 1024 * 1024) {
+		*why = "must be from 1k to 1g";
+		return (-1);
+	}
+	p->conf->tcp_buffer_limit = (size_t)n;
+	return (0);
+}
+
+/*
+ * Add the space-separated addresses in v to list.  The first listen line of
+ * a file replaces the built-in default; later ones (and inih's indented
+ * continuation lines) add to it, so an empty value turns the protocol off.
+ */
+static int
+conf_set_listen(struct conf_parser *p, struct addr_list *list,
+    const char *proto, const char *v, const char **why)
+{
+	char		 word[ADDR_STRLEN];
+	struct addr	 a, *nv;
+	const char	*ws, *why2;
+	size_t		 len, i;
+
+	(void)why;
+	p->listen_line = p->lineno;
+	for (;;) {
+		v += strspn(v, " \t");
+		if (*v == '\0')
+			return (0);
+		ws = v;
+		len = strcspn(v, " \t");
+		v += len;
+		if (len >= sizeof(word)) {
+			conf_error(p, p->lineno, "[%s] listen: '%.*s...' is too "
+			    "long for an address", proto, 20, ws);
+			return (-1);
+		}
+		memcpy(word, ws, len);
+		word[len] = '\0';
+		if (addr_parse(word, &a, &why2) == -1) {
+			conf_error(p, p->lineno, "[%s] listen: bad address "
+			    "'%s': %s", proto, word, why2);
+			return (-1);
+		}
+		for (i = 0; i < list->n; i++) {
+			if (addr_equal(&list->v[i], &a)) {
+				conf_error(p, p->lineno, "[%s] listen: address "
+				    "'%s' given twice", proto, word);
+				return (-1);
+			}
+		}
+		nv = reallocarray(list->v, list->n + 1, sizeof(*nv));
+		if (nv == NULL) {
+			conf_error(p, p->lineno, "out of memory");
+			return (-1);
+		}
+		list->v = nv;
+		list->v[list->n++] = a;
+	}
+}
+
+static int
+conf_set_tcp_listen(struct conf_parser *p, const char *v, const char **why)
+{
+	return (conf_set_listen(p, &p->conf->tcp_listen, "tcp", v, why));
+}
+
+static int
+conf_set_udp_listen(struct conf_parser *p, const char *v, const char **why)
+{
+	return (conf_set_listen(p, &p->conf->udp_listen, "udp", v, why));
+}
+
+/* inih's callback: dispatch one key to its setter. */
+static int
+conf_handler(void *arg, const char *section, const char *name,
+    const char *value)
+{
+	struct conf_parser	*p = arg;
+	const char		*why = NULL;
+	size_t			 i;
+
+	if (p->err_set)
+		return (1);
+	if (*section == '\0') {
+		conf_error(p, p->lineno, "key '%s' is outside any [section]",
+		    name);
+		return (0);
+	}
+	for (i = 0; i < CONF_NKEYS; i++) {
+		if (strcmp(conf_keys[i].section, section) != 0 ||
+		    strcmp(conf_keys[i].name, name) != 0)
+			continue;
+		if (!conf_keys[i].repeatable && (p->seen & (1u << i))) {
+			conf_error(p, p->lineno, "[%s] %s: given twice",
+			    section, name);
+			return (0);
+		}
+		p->seen |= 1u << i;
+		if (conf_keys[i].set(p, value, &why) == -1) {
+			if (why != NULL)
+				conf_error(p, p->lineno, "[%s] %s: '%s' %s",
+				    section, name, value, why);
+			return (0);
+		}
+		return (1);
+	}
+	conf_error(p, p->lineno, "unknown key '%s' in [%s]", name, section);
+	return (0);
+}
+
+/* Check a "[section]" line against the sections echod knows. */
+static void
+conf_check_section(struct conf_parser *p, const char *line)
+{
+	const char	*end;
+	size_t		 len, i;
+
+	if (p->lineno == 1 && strncmp(line, "\xEF\xBB\xBF", 3) == 0)
+		line += 3;
+	line += strspn(line, " \t\r");
+	if (*line != '[')
+		return;
+	line++;
+	end = strchr(line, ']');
+	if (end == NULL)
+		return;		/* inih reports the syntax error */
+	len = (size_t)(end - line);
+	for (i = 0; i < CONF_NSECTIONS; i++) {
+		if (strlen(conf_sections[i]) == len &&
+		    strncmp(conf_sections[i], line, len) == 0)
+			return;
+	}
+	conf_error(p, p->lineno, "unknown section [%.*s]", (int)len, line);
+}
+
+/* inih's line reader over an in-memory string; counts lines. */
+static char *
+conf_reader(char *buf, int size, void *arg)
+{
+	struct conf_parser	*p = arg;
+	const char		*nl;
+	size_t			 len;
+
+	if (p->err_set || *p->pos == '\0')
+		return (NULL);
+	nl = strchr(p->pos, '\n');
+	len = nl != NULL ? (size_t)(nl - p->pos) + 1 : strlen(p->pos);
+	p->lineno++;
+	if (size < 2 || len > (size_t)size - 1) {
+		conf_error(p, p->lineno, "line too long (at most %d "
+		    "characters)", size - 2);
+		return (NULL);
+	}
+	memcpy(buf, p->pos, len);
+	buf[len] = '\0';
+	p->pos += len;
+	conf_check_section(p, buf);
+	if (p->err_set)
+		return (NULL);
+	return (buf);
+}
+
+/* Checks that need the whole file. */
+static void
+conf_validate(struct conf_parser *p)
+{
+	if (p->conf->tcp_listen.n == 0 && p->conf->udp_listen.n == 0)
+		conf_error(p, p->listen_line, "no listener: [tcp] listen and "
+		    "[udp] listen are both empty");
+}
+
+/*
+ * Parse text (named name in messages) into c, which must have been set up
+ * with conf_init.  Return 0, or -1 with "NAME:LINE: message" in err.
+ */
+int
+conf_parse_string(struct conf *c, const char *text, const char *name,
+    char *err, size_t errlen)
+{
+	struct conf_parser	 p;
+	const char		*why;
+	int			 rc;
+	size_t			 i;
+	static const char	*defaults[] = { "127.0.0.1:7", "[::1]:7" };
+
+	memset(&p, 0, sizeof(p));
+	p.conf = c;
+	p.name = name;
+	p.pos = text;
+	p.err = err;
+	p.errlen = errlen;
+
+	rc = ini_parse_stream(conf_reader, &p, conf_handler, &p);
+	if (rc > 0 && (!p.err_set || rc < p.err_line)) {
+		p.err_set = 0;
+		conf_error(&p, rc, "syntax error: expected [section], "
+		    "key = value or a comment");
+	} else if (rc < 0 && !p.err_set)
+		conf_error(&p, 0, "cannot parse: out of memory");
+
+	/* Unset listen keys take the loopback default. */
+	for (i = 0; !p.err_set && i < CONF_NKEYS; i++) {
+		if (conf_keys[i].set != conf_set_tcp_listen &&
+		    conf_keys[i].set != conf_set_udp_listen)
+			continue;
+		if (p.seen & (1u << i))
+			continue;
+		if (conf_keys[i].set(&p, defaults[0], &why) == -1 ||
+		    conf_keys[i].set(&p, defaults[1], &why) == -1)
+			break;
+	}
+	if (!p.err_set)
+		conf_validate(&p);
+	return (p.err_set ? -1 : 0);
+}
+
+/*
+ * Read and parse a file; messages name it by path.  Return 0, -1 for a bad
+ * file, or CONF_ERR_OPEN when it cannot be opened at all.
+ */
+int
+conf_load(struct conf *c, const char *path, char *err, size_t errlen)
+{
+	FILE	*f;
+	char	*text;
+	size_t	 n;
+	int	 rc;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return (CONF_ERR_OPEN);
+	}
+	if ((text = malloc(CONF_MAX_FILE + 1)) == NULL) {
+		fclose(f);
+		snprintf(err, errlen, "%s: out of memory", path);
+		return (-1);
+	}
+	n = fread(text, 1, CONF_MAX_FILE + 1, f);
+	if (ferror(f)) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		rc = -1;
+	} else if (n > CONF_MAX_FILE) {
+		snprintf(err, errlen, "%s: file is larger than %d bytes", path,
+		    CONF_MAX_FILE);
+		rc = -1;
+	} else if (memchr(text, '\0', n) != NULL) {
+		snprintf(err, errlen, "%s: file contains a NUL byte", path);
+		rc = -1;
+	} else {
+		text[n] = '\0';
+		rc = conf_parse_string(c, text, path, err, errlen);
+	}
+	free(text);
+	fclose(f);
+	return (rc);
+}

@@ -1,0 +1,40 @@
+/*
+ * The configuration file: a struct filled from INI text by inih, with
+ * defaults and validation.  A pure leaf like addr.c: no sockets, no libevent,
+ * no logging; errors come back as "FILE:LINE: message" strings.
+ */
+#ifndef ECHOD_CONF_H
+#define ECHOD_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+
+#define CONF_ERRLEN	512
+#define CONF_ERR_OPEN	(-2)	/* conf_load: the file cannot be opened */
+
+struct addr_list {
+	struct addr	*v;
+	size_t		 n;
+};
+
+struct conf {
+	int			log_level;	/* syslog priority, LOG_ERR..LOG_DEBUG */
+	uint64_t		shutdown_timeout_ms;
+	struct addr_list	tcp_listen;
+	size_t			tcp_buffer_limit;
+	struct addr_list	udp_listen;
+};
+
+void	 conf_init(struct conf *);
+void	 conf_free(struct conf *);
+int	 conf_parse_string(struct conf *, const char *, const char *, char *,
+	    size_t);
+int	 conf_load(struct conf *, const char *, char *, size_t);
+
+int	 conf_parse_size(const char *, uint64_t *);
+int	 conf_parse_duration(const char *, uint64_t *);
+const char *conf_log_level_name(int);
+
+#endif
