@@ -11,6 +11,8 @@
  *   CONN_LINGER  (server draining) all echoed and our FIN sent: discard
  *             input until the client closes, so closing never sends a RST
  *             that would destroy echo data still in flight.
+ *
+ * A draining connection has a read timeout; no other has any timeout.
  */
 #include "config.h"
 
@@ -31,7 +33,10 @@
 #include "echod.h"
 #include "log.h"
 
-static void	conn_drain_check(struct conn *);
+#define CONN_DRAIN_QUIET_MS	100
+
+static void	conn_finish(struct conn *);
+static int	conn_idle(struct conn *);
 
 /* Read callback: echo everything that arrived. */
 static void
@@ -66,8 +71,6 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 		bufferevent_disable(bev, EV_READ);
 		c->flags |= CONN_PAUSED;
 	}
-	if (c->srv->draining)
-		conn_drain_check(c);
 }
 
 /* Write callback: the output buffer is empty again. */
@@ -84,13 +87,9 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 	}
 	if (c->flags & CONN_PAUSED) {
 		c->flags &= ~CONN_PAUSED;
-		if (bufferevent_enable(bev, EV_READ) == -1) {
+		if (bufferevent_enable(bev, EV_READ) == -1)
 			conn_free(c);
-			return;
-		}
 	}
-	if (c->srv->draining)
-		conn_drain_check(c);
 }
 
 /* Event callback: end of file or an error. */
@@ -105,6 +104,15 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		/* Half-close: finish echoing, then conn_write_cb frees. */
 		log_debug("conn %d: client EOF, flushing", fd);
 		c->flags |= CONN_EOF;
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT) {
+		/* Only draining connections have a timeout: quiet enough? */
+		if (conn_idle(c))
+			conn_finish(c);
+		else if (!(c->flags & CONN_PAUSED) &&
+		    bufferevent_enable(bev, EV_READ) == -1)
+			conn_free(c);
 		return;
 	}
 	if (what & BEV_EVENT_ERROR)
@@ -155,36 +163,69 @@ conn_new(struct server *srv, int fd, const struct sockaddr *sa,
 }
 
 /*
- * While the server drains: once nothing is left to echo and nothing more
- * is waiting in the socket, send our FIN after the echoed data.  If the
- * peer has acknowledged everything, close now; otherwise linger until it
- * closes (or the shutdown timeout cuts it).
+ * Send our FIN after the echoed data.  If the peer has acknowledged all of
+ * it, close now; otherwise linger, discarding input, until the peer closes
+ * (or the shutdown timeout cuts it): closing with unread input would send
+ * a RST that destroys echo data still in flight.
  */
 static void
-conn_drain_check(struct conn *c)
+conn_finish(struct conn *c)
 {
 	int	 fd = (int)bufferevent_getfd(c->bev), n;
 
-	if (c->flags & (CONN_LINGER | CONN_EOF) ||
-	    evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
-		return;
-	if (ioctl(fd, FIONREAD, &n) == 0 && n > 0)
-		return;		/* more to echo: the read callback comes */
 	if (shutdown(fd, SHUT_WR) == -1 ||
 	    (ioctl(fd, SIOCOUTQ, &n) == 0 && n == 0)) {
 		conn_free(c);
 		return;
 	}
 	c->flags |= CONN_LINGER;
-	if (bufferevent_enable(c->bev, EV_READ) == -1)
+	if (bufferevent_set_timeouts(c->bev, NULL, NULL) == -1 ||
+	    bufferevent_enable(c->bev, EV_READ) == -1)
 		conn_free(c);
 }
 
-/* Start draining a connection for shutdown. */
+/* Tell whether nothing is waiting to be echoed, in either direction. */
+static int
+conn_idle(struct conn *c)
+{
+	int	 n;
+
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+		return (0);
+	if (ioctl((int)bufferevent_getfd(c->bev), FIONREAD, &n) == 0 && n > 0)
+		return (0);
+	return (1);
+}
+
+/*
+ * Start draining a connection for shutdown.  An idle one is finished at
+ * once.  A busy one goes on echoing until the client has been quiet for a
+ * moment with nothing left to echo (its read timeout, see conn_event_cb):
+ * data the client sent before the signal may still be on its way, for
+ * about a round trip after each window update, so the quiet period is
+ * some milliseconds plus twice the smoothed round-trip time.
+ */
 void
 conn_drain(struct conn *c)
 {
-	conn_drain_check(c);
+	struct tcp_info	 ti;
+	socklen_t	 len = sizeof(ti);
+	struct timeval	 tv;
+	uint64_t	 us = CONN_DRAIN_QUIET_MS * 1000;
+
+	if (c->flags & (CONN_EOF | CONN_LINGER))
+		return;
+	if (!(c->flags & CONN_PAUSED) && conn_idle(c)) {
+		conn_finish(c);
+		return;
+	}
+	if (getsockopt((int)bufferevent_getfd(c->bev), IPPROTO_TCP, TCP_INFO,
+	    &ti, &len) == 0)
+		us += 2 * (uint64_t)ti.tcpi_rtt;
+	tv.tv_sec = (time_t)(us / 1000000);
+	tv.tv_usec = (suseconds_t)(us % 1000000);
+	if (bufferevent_set_timeouts(c->bev, &tv, NULL) == -1)
+		conn_free(c);
 }
 
 /* Close the connection; the only place a conn and its bufferevent die. */

@@ -1,1 +1,136 @@
-int main(void) { return 0; }
+/* Unit tests for addr.c: parsing and printing socket addresses. */
+#include "config.h"
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "addr.h"
+
+/* Parse s, which must succeed, and print it back. */
+static const char *
+roundtrip(const char *s, char *buf, size_t len)
+{
+	struct addr	 a;
+	const char	*why = NULL;
+
+	assert_int_equal(addr_parse(s, &a, &why), 0);
+	return (addr_format((struct sockaddr *)&a.ss, a.len, buf, len));
+}
+
+static void
+test_ipv4(void **state)
+{
+	struct addr		 a;
+	struct sockaddr_in	*sin = (struct sockaddr_in *)&a.ss;
+	const char		*why;
+	char			 buf[ADDR_STRLEN];
+
+	assert_int_equal(addr_parse("127.0.0.1:7", &a, &why), 0);
+	assert_int_equal(sin->sin_family, AF_INET);
+	assert_int_equal(ntohs(sin->sin_port), 7);
+	assert_int_equal(ntohl(sin->sin_addr.s_addr), 0x7f000001);
+	assert_int_equal(a.len, sizeof(struct sockaddr_in));
+	assert_string_equal(roundtrip("0.0.0.0:65535", buf, sizeof(buf)),
+	    "0.0.0.0:65535");
+	assert_string_equal(roundtrip("10.1.2.3:0", buf, sizeof(buf)),
+	    "10.1.2.3:0");
+}
+
+static void
+test_ipv6(void **state)
+{
+	struct addr		 a;
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&a.ss;
+	const char		*why;
+	char			 buf[ADDR_STRLEN];
+
+	assert_int_equal(addr_parse("[::1]:7007", &a, &why), 0);
+	assert_int_equal(sin6->sin6_family, AF_INET6);
+	assert_int_equal(ntohs(sin6->sin6_port), 7007);
+	assert_true(IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr));
+	assert_int_equal(a.len, sizeof(struct sockaddr_in6));
+	assert_string_equal(roundtrip("[::]:7", buf, sizeof(buf)), "[::]:7");
+	assert_string_equal(roundtrip("[2001:DB8::1]:1", buf, sizeof(buf)),
+	    "[2001:db8::1]:1");
+	assert_string_equal(roundtrip("[::ffff:1.2.3.4]:9", buf, sizeof(buf)),
+	    "[::ffff:1.2.3.4]:9");
+}
+
+static void
+test_errors(void **state)
+{
+	static const struct {
+		const char	*in;
+		const char	*why;
+	} bad[] = {
+		{ "127.0.0.1", "missing ':PORT'" },
+		{ "127.0.0.1:", "port must be a number from 0 to 65535" },
+		{ "127.0.0.1:65536", "port must be a number from 0 to 65535" },
+		{ "127.0.0.1:-1", "port must be a number from 0 to 65535" },
+		{ "127.0.0.1:7x", "port must be a number from 0 to 65535" },
+		{ "127.0.0.1: 7", "port must be a number from 0 to 65535" },
+		{ "127.0.0.1:99999999999999999999",
+		    "port must be a number from 0 to 65535" },
+		{ ":7", "missing host" },
+		{ "localhost:7", "not a numeric IPv4 address" },
+		{ "256.0.0.1:7", "not a numeric IPv4 address" },
+		{ "::1:7", "IPv6 addresses must be written as [ADDRESS]:PORT" },
+		{ "[::1]", "missing ':PORT' after ']'" },
+		{ "[::1]7", "missing ':PORT' after ']'" },
+		{ "[::1:7", "missing ']' after IPv6 address" },
+		{ "[]:7", "missing host" },
+		{ "[1.2.3.4]:7", "not a numeric IPv6 address" },
+		{ "[fe80::1%lo]:7", "not a numeric IPv6 address" },
+		{ "", "missing ':PORT'" },
+	};
+	struct addr	 a;
+	const char	*why;
+	size_t		 i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why = NULL;
+		assert_int_equal(addr_parse(bad[i].in, &a, &why), -1);
+		assert_non_null(why);
+		assert_string_equal(why, bad[i].why);
+	}
+}
+
+static void
+test_equal(void **state)
+{
+	struct addr	 a, b;
+	const char	*why;
+
+	assert_int_equal(addr_parse("127.0.0.1:7", &a, &why), 0);
+	assert_int_equal(addr_parse("127.0.0.1:7", &b, &why), 0);
+	assert_true(addr_equal(&a, &b));
+	assert_int_equal(addr_parse("127.0.0.1:8", &b, &why), 0);
+	assert_false(addr_equal(&a, &b));
+	assert_int_equal(addr_parse("127.0.0.2:7", &b, &why), 0);
+	assert_false(addr_equal(&a, &b));
+	assert_int_equal(addr_parse("[::ffff:127.0.0.1]:7", &b, &why), 0);
+	assert_false(addr_equal(&a, &b));
+	assert_int_equal(addr_parse("[::1]:7", &a, &why), 0);
+	assert_int_equal(addr_parse("[0:0::1]:7", &b, &why), 0);
+	assert_true(addr_equal(&a, &b));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ipv4),
+		cmocka_unit_test(test_ipv6),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_equal),
+	};
+
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}

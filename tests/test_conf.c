@@ -1,1 +1,397 @@
-int main(void) { return 0; }
+/* Unit tests for conf.c: every key, every unit, every error and its line. */
+#include "config.h"
+
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "conf.h"
+
+/* Parse text, which must be valid, into c. */
+static void
+parse_ok(struct conf *c, const char *text)
+{
+	char	 err[CONF_ERRLEN] = "";
+
+	conf_init(c);
+	if (conf_parse_string(c, text, "t.conf", err, sizeof(err)) != 0)
+		fail_msg("unexpected error: %s", err);
+}
+
+/* Parse text, which must fail with exactly the message want. */
+static void
+parse_err(const char *text, const char *want)
+{
+	struct conf	 c;
+	char		 err[CONF_ERRLEN] = "";
+
+	conf_init(&c);
+	assert_int_equal(conf_parse_string(&c, text, "t.conf", err,
+	    sizeof(err)), -1);
+	assert_string_equal(err, want);
+	conf_free(&c);
+}
+
+/* Print entry i of a listen list. */
+static const char *
+listen_at(const struct addr_list *l, size_t i, char *buf, size_t len)
+{
+	assert_true(i < l->n);
+	return (addr_format((const struct sockaddr *)&l->v[i].ss, l->v[i].len,
+	    buf, len));
+}
+
+static void
+test_defaults(void **state)
+{
+	struct conf	 c;
+	char		 buf[ADDR_STRLEN];
+
+	parse_ok(&c, "");
+	assert_int_equal(c.log_level, LOG_INFO);
+	assert_int_equal(c.shutdown_timeout_ms, 10000);
+	assert_int_equal(c.tcp_buffer_limit, 256 * 1024);
+	assert_int_equal(c.tcp_listen.n, 2);
+	assert_string_equal(listen_at(&c.tcp_listen, 0, buf, sizeof(buf)),
+	    "127.0.0.1:7");
+	assert_string_equal(listen_at(&c.tcp_listen, 1, buf, sizeof(buf)),
+	    "[::1]:7");
+	assert_int_equal(c.udp_listen.n, 2);
+	assert_string_equal(listen_at(&c.udp_listen, 0, buf, sizeof(buf)),
+	    "127.0.0.1:7");
+	assert_string_equal(listen_at(&c.udp_listen, 1, buf, sizeof(buf)),
+	    "[::1]:7");
+	conf_free(&c);
+}
+
+static void
+test_every_key(void **state)
+{
+	struct conf	 c;
+	char		 buf[ADDR_STRLEN];
+
+	parse_ok(&c,
+	    "; a comment\n"
+	    "# another\n"
+	    "[server]\n"
+	    "log_level = debug\n"
+	    "shutdown_timeout = 1500ms ; inline comment\n"
+	    "[tcp]\n"
+	    "listen = 0.0.0.0:7 [::]:7\n"
+	    "buffer_limit = 64k\n"
+	    "[udp]\n"
+	    "listen = 127.0.0.2:9\n");
+	assert_int_equal(c.log_level, LOG_DEBUG);
+	assert_int_equal(c.shutdown_timeout_ms, 1500);
+	assert_int_equal(c.tcp_buffer_limit, 64 * 1024);
+	assert_int_equal(c.tcp_listen.n, 2);
+	assert_string_equal(listen_at(&c.tcp_listen, 0, buf, sizeof(buf)),
+	    "0.0.0.0:7");
+	assert_string_equal(listen_at(&c.tcp_listen, 1, buf, sizeof(buf)),
+	    "[::]:7");
+	assert_int_equal(c.udp_listen.n, 1);
+	assert_string_equal(listen_at(&c.udp_listen, 0, buf, sizeof(buf)),
+	    "127.0.0.2:9");
+	conf_free(&c);
+}
+
+static void
+test_log_levels(void **state)
+{
+	static const struct {
+		const char	*name;
+		int		 level;
+	} levels[] = {
+		{ "error", LOG_ERR }, { "warning", LOG_WARNING },
+		{ "notice", LOG_NOTICE }, { "info", LOG_INFO },
+		{ "debug", LOG_DEBUG },
+	};
+	struct conf	 c;
+	char		 text[128];
+	size_t		 i;
+
+	for (i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+		snprintf(text, sizeof(text), "[server]\nlog_level = %s\n",
+		    levels[i].name);
+		parse_ok(&c, text);
+		assert_int_equal(c.log_level, levels[i].level);
+		assert_string_equal(conf_log_level_name(c.log_level),
+		    levels[i].name);
+		conf_free(&c);
+	}
+}
+
+static void
+test_sizes(void **state)
+{
+	uint64_t	 v;
+
+	assert_int_equal(conf_parse_size("0", &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(conf_parse_size("4096", &v), 0);
+	assert_int_equal(v, 4096);
+	assert_int_equal(conf_parse_size("3k", &v), 0);
+	assert_int_equal(v, 3 * 1024);
+	assert_int_equal(conf_parse_size("3K", &v), 0);
+	assert_int_equal(v, 3 * 1024);
+	assert_int_equal(conf_parse_size("5m", &v), 0);
+	assert_int_equal(v, 5 * 1024 * 1024);
+	assert_int_equal(conf_parse_size("5M", &v), 0);
+	assert_int_equal(v, 5 * 1024 * 1024);
+	assert_int_equal(conf_parse_size("2g", &v), 0);
+	assert_int_equal(v, 2ULL * 1024 * 1024 * 1024);
+	assert_int_equal(conf_parse_size("", &v), -1);
+	assert_int_equal(conf_parse_size("k", &v), -1);
+	assert_int_equal(conf_parse_size("-1", &v), -1);
+	assert_int_equal(conf_parse_size(" 1", &v), -1);
+	assert_int_equal(conf_parse_size("1kb", &v), -1);
+	assert_int_equal(conf_parse_size("1.5m", &v), -1);
+	assert_int_equal(conf_parse_size("1 k", &v), -1);
+	assert_int_equal(conf_parse_size("18446744073709551615", &v), 0);
+	assert_int_equal(conf_parse_size("18446744073709551616", &v), -1);
+	assert_int_equal(conf_parse_size("18014398509481984k", &v), -1);
+}
+
+static void
+test_durations(void **state)
+{
+	uint64_t	 v;
+
+	assert_int_equal(conf_parse_duration("250ms", &v), 0);
+	assert_int_equal(v, 250);
+	assert_int_equal(conf_parse_duration("3s", &v), 0);
+	assert_int_equal(v, 3000);
+	assert_int_equal(conf_parse_duration("3", &v), 0);
+	assert_int_equal(v, 3000);
+	assert_int_equal(conf_parse_duration("2m", &v), 0);
+	assert_int_equal(v, 120000);
+	assert_int_equal(conf_parse_duration("1h", &v), 0);
+	assert_int_equal(v, 3600000);
+	assert_int_equal(conf_parse_duration("0", &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(conf_parse_duration("", &v), -1);
+	assert_int_equal(conf_parse_duration("s", &v), -1);
+	assert_int_equal(conf_parse_duration("1d", &v), -1);
+	assert_int_equal(conf_parse_duration("1S", &v), -1);
+	assert_int_equal(conf_parse_duration("1.5s", &v), -1);
+	assert_int_equal(conf_parse_duration("-1s", &v), -1);
+	assert_int_equal(conf_parse_duration("99999999999999999999ms", &v),
+	    -1);
+	assert_int_equal(conf_parse_duration("9999999999999999h", &v), -1);
+}
+
+static void
+test_units_in_keys(void **state)
+{
+	struct conf	 c;
+
+	parse_ok(&c, "[server]\nshutdown_timeout = 2m\n[tcp]\n"
+	    "buffer_limit = 1m\n");
+	assert_int_equal(c.shutdown_timeout_ms, 120000);
+	assert_int_equal(c.tcp_buffer_limit, 1024 * 1024);
+	conf_free(&c);
+	parse_ok(&c, "[server]\nshutdown_timeout = 0\n[tcp]\n"
+	    "buffer_limit = 1k\n");
+	assert_int_equal(c.shutdown_timeout_ms, 0);
+	assert_int_equal(c.tcp_buffer_limit, 1024);
+	conf_free(&c);
+	parse_ok(&c, "[server]\nshutdown_timeout = 24h\n[tcp]\n"
+	    "buffer_limit = 1g\n");
+	assert_int_equal(c.shutdown_timeout_ms, 24 * 3600 * 1000);
+	assert_int_equal(c.tcp_buffer_limit, 1024 * 1024 * 1024);
+	conf_free(&c);
+}
+
+static void
+test_listen_forms(void **state)
+{
+	struct conf	 c;
+	char		 buf[ADDR_STRLEN];
+
+	/* Empty turns one protocol off. */
+	parse_ok(&c, "[tcp]\nlisten =\n");
+	assert_int_equal(c.tcp_listen.n, 0);
+	assert_int_equal(c.udp_listen.n, 2);
+	conf_free(&c);
+	parse_ok(&c, "[udp]\nlisten = \n");
+	assert_int_equal(c.udp_listen.n, 0);
+	assert_int_equal(c.tcp_listen.n, 2);
+	conf_free(&c);
+
+	/* Tabs separate addresses too. */
+	parse_ok(&c, "[tcp]\nlisten = 127.0.0.1:1\t127.0.0.1:2\n");
+	assert_int_equal(c.tcp_listen.n, 2);
+	assert_string_equal(listen_at(&c.tcp_listen, 1, buf, sizeof(buf)),
+	    "127.0.0.1:2");
+	conf_free(&c);
+}
+
+static void
+test_listen_append(void **state)
+{
+	struct conf	 c;
+	char		 buf[ADDR_STRLEN];
+
+	parse_ok(&c, "[tcp]\nlisten = 127.0.0.1:1\n"
+	    "listen = 127.0.0.1:2   [::1]:3\n"
+	    "  127.0.0.1:4\n");
+	assert_int_equal(c.tcp_listen.n, 4);
+	assert_string_equal(listen_at(&c.tcp_listen, 0, buf, sizeof(buf)),
+	    "127.0.0.1:1");
+	assert_string_equal(listen_at(&c.tcp_listen, 1, buf, sizeof(buf)),
+	    "127.0.0.1:2");
+	assert_string_equal(listen_at(&c.tcp_listen, 2, buf, sizeof(buf)),
+	    "[::1]:3");
+	assert_string_equal(listen_at(&c.tcp_listen, 3, buf, sizeof(buf)),
+	    "127.0.0.1:4");
+	conf_free(&c);
+}
+
+static void
+test_crlf_and_bom(void **state)
+{
+	struct conf	 c;
+
+	parse_ok(&c, "\xEF\xBB\xBF[server]\r\nlog_level = error\r\n");
+	assert_int_equal(c.log_level, LOG_ERR);
+	conf_free(&c);
+}
+
+static void
+test_errors(void **state)
+{
+	char	 longline[400];
+
+	parse_err("[server]\nlog_level = loud\n",
+	    "t.conf:2: [server] log_level: 'loud' must be one of error, "
+	    "warning, notice, info, debug");
+	parse_err("[server]\n\nshutdown_timeout = 10x\n",
+	    "t.conf:3: [server] shutdown_timeout: '10x' not a duration "
+	    "(like 500ms, 10s or 2m)");
+	parse_err("[server]\nshutdown_timeout = 25h\n",
+	    "t.conf:2: [server] shutdown_timeout: '25h' must be at most 24h");
+	parse_err("[tcp]\nbuffer_limit = lots\n",
+	    "t.conf:2: [tcp] buffer_limit: 'lots' not a size (like 64k or "
+	    "1m)");
+	parse_err("[tcp]\nbuffer_limit = 1023\n",
+	    "t.conf:2: [tcp] buffer_limit: '1023' must be from 1k to 1g");
+	parse_err("[tcp]\nbuffer_limit = 2g\n",
+	    "t.conf:2: [tcp] buffer_limit: '2g' must be from 1k to 1g");
+	parse_err("[tcp]\nlisten = 127.0.0.1:7 localhost:7\n",
+	    "t.conf:2: [tcp] listen: bad address 'localhost:7': not a "
+	    "numeric IPv4 address");
+	parse_err("[udp]\n; c\nlisten = [::1]:70000\n",
+	    "t.conf:3: [udp] listen: bad address '[::1]:70000': port must "
+	    "be a number from 0 to 65535");
+	parse_err("[tcp]\nlisten = 127.0.0.1:7\n  127.0.0.1:7\n",
+	    "t.conf:3: [tcp] listen: address '127.0.0.1:7' given twice");
+	parse_err("[tcp]\nlisten = [::1]:7 [0::1]:7\n",
+	    "t.conf:2: [tcp] listen: address '[0::1]:7' given twice");
+	parse_err("[server]\nlog_level = info\nlog_level = debug\n",
+	    "t.conf:3: [server] log_level: given twice");
+	parse_err("[server]\ncolour = blue\n",
+	    "t.conf:2: unknown key 'colour' in [server]");
+	parse_err("[udp]\nbuffer_limit = 1k\n",
+	    "t.conf:2: unknown key 'buffer_limit' in [udp]");
+	parse_err("[server]\n\n[sctp]\nlisten = 1.2.3.4:5\n",
+	    "t.conf:3: unknown section [sctp]");
+	parse_err("[server]\n[tls]\n",
+	    "t.conf:2: unknown section [tls]");
+	parse_err("log_level = info\n",
+	    "t.conf:1: key 'log_level' is outside any [section]");
+	parse_err("[server]\nlog_level\n",
+	    "t.conf:2: syntax error: expected [section], key = value or a "
+	    "comment");
+	parse_err("[server\nlog_level = info\n",
+	    "t.conf:1: syntax error: expected [section], key = value or a "
+	    "comment");
+	/* A syntax error before a bad value is the one reported. */
+	parse_err("[server]\nnonsense\nlog_level = loud\n",
+	    "t.conf:2: syntax error: expected [section], key = value or a "
+	    "comment");
+	parse_err("[tcp]\nlisten =\n[udp]\nlisten =\n",
+	    "t.conf:4: no listener: [tcp] listen and [udp] listen are both "
+	    "empty");
+
+	memset(longline, 'x', sizeof(longline) - 1);
+	longline[sizeof(longline) - 1] = '\0';
+	memcpy(longline, "[tcp]\nlisten = ", 15);
+	parse_err(longline, "t.conf:2: line too long (at most 198 "
+	    "characters)");
+}
+
+static void
+test_load_file(void **state)
+{
+	struct conf	 c;
+	char		 path[] = "/tmp/echod-test-conf.XXXXXX", err[CONF_ERRLEN];
+	FILE		*f;
+	int		 fd;
+
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	assert_non_null(f);
+	fputs("[server]\nlog_level = warning\n[udp]\nlisten = 1:2\n", f);
+	fclose(f);
+	conf_init(&c);
+	assert_int_equal(conf_load(&c, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, ":4: [udp] listen: bad address '1:2'"));
+	assert_memory_equal(err, path, strlen(path));
+	conf_free(&c);
+
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("[server]\nlog_level = warning\n", f);
+	fclose(f);
+	conf_init(&c);
+	assert_int_equal(conf_load(&c, path, err, sizeof(err)), 0);
+	assert_int_equal(c.log_level, LOG_WARNING);
+	conf_free(&c);
+
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("[server]\nlog_level = warning\0\n", f);
+	fwrite("[server]\n\0\n", 1, 11, f);
+	fclose(f);
+	conf_init(&c);
+	assert_int_equal(conf_load(&c, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "NUL byte"));
+	conf_free(&c);
+
+	unlink(path);
+	conf_init(&c);
+	assert_int_equal(conf_load(&c, path, err, sizeof(err)),
+	    CONF_ERR_OPEN);
+	assert_non_null(strstr(err, "No such file or directory"));
+	conf_free(&c);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_every_key),
+		cmocka_unit_test(test_log_levels),
+		cmocka_unit_test(test_sizes),
+		cmocka_unit_test(test_durations),
+		cmocka_unit_test(test_units_in_keys),
+		cmocka_unit_test(test_listen_forms),
+		cmocka_unit_test(test_listen_append),
+		cmocka_unit_test(test_crlf_and_bom),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_load_file),
+	};
+
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}
