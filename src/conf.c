@@ -32,6 +32,7 @@ struct conf_parser {
 	size_t		 errlen;
 	unsigned	 seen;		/* bit per key in conf_keys */
 	int		 listen_line;	/* last line with a listen key */
+	int		 in_key;	/* a key was seen since the last [section] */
 };
 
 struct conf_key {
@@ -313,6 +314,11 @@ conf_handler(void *arg, const char *section, const char *name,
 
 	if (p->err_set)
 		return (1);
+	p->in_key = 1;
+	if (*name == '\0') {
+		conf_error(p, p->lineno, "missing key name before '='");
+		return (0);
+	}
 	if (*section == '\0') {
 		conf_error(p, p->lineno, "key '%s' is outside any [section]",
 		    name);
@@ -349,9 +355,13 @@ conf_check_section(struct conf_parser *p, const char *line)
 
 	if (p->lineno == 1 && strncmp(line, "\xEF\xBB\xBF", 3) == 0)
 		line += 3;
+	/* Like inih: an indented line after a key continues its value. */
+	if (p->in_key && (*line == ' ' || *line == '\t'))
+		return;
 	line += strspn(line, " \t\r");
 	if (*line != '[')
 		return;
+	p->in_key = 0;
 	line++;
 	end = strchr(line, ']');
 	if (end == NULL)

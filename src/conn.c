@@ -33,10 +33,13 @@
 #include "echod.h"
 #include "log.h"
 
-#define CONN_DRAIN_QUIET_MS	100
+#define CONN_DRAIN_QUIET_MS	100	/* quiet time before a busy one ends */
+#define CONN_LINGER_POLL_MS	50	/* how often a lingering one looks */
 
 static void	conn_finish(struct conn *);
 static int	conn_idle(struct conn *);
+static int	conn_unacked(struct conn *);
+static int	conn_set_read_timeout(struct conn *, unsigned);
 
 /* Read callback: echo everything that arrived. */
 static void
@@ -107,10 +110,18 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
-		/* Only draining connections have a timeout: quiet enough? */
-		if (conn_idle(c))
+		/* Only draining connections have a timeout. */
+		if (c->flags & CONN_LINGER) {
+			if (!conn_unacked(c)) {
+				conn_free(c);
+				return;
+			}
+		} else if (conn_idle(c)) {
 			conn_finish(c);
-		else if (!(c->flags & CONN_PAUSED) &&
+			return;
+		}
+		/* The timeout disabled reading; carry on. */
+		if (!(c->flags & CONN_PAUSED) &&
 		    bufferevent_enable(bev, EV_READ) == -1)
 			conn_free(c);
 		return;
@@ -163,25 +174,34 @@ conn_new(struct server *srv, int fd, const struct sockaddr *sa,
 }
 
 /*
- * Send our FIN after the echoed data.  If the peer has acknowledged all of
- * it, close now; otherwise linger, discarding input, until the peer closes
- * (or the shutdown timeout cuts it): closing with unread input would send
- * a RST that destroys echo data still in flight.
+ * Arm the read timeout of a draining connection: ms plus two smoothed
+ * round trips, since what the peer sends or acknowledges in answer to us
+ * takes about a round trip to arrive.  Return 0 or -1.
  */
-static void
-conn_finish(struct conn *c)
+static int
+conn_set_read_timeout(struct conn *c, unsigned ms)
 {
-	int	 fd = (int)bufferevent_getfd(c->bev), n;
+	struct tcp_info	 ti;
+	socklen_t	 len = sizeof(ti);
+	struct timeval	 tv;
+	uint64_t	 us = (uint64_t)ms * 1000;
 
-	if (shutdown(fd, SHUT_WR) == -1 ||
-	    (ioctl(fd, SIOCOUTQ, &n) == 0 && n == 0)) {
-		conn_free(c);
-		return;
-	}
-	c->flags |= CONN_LINGER;
-	if (bufferevent_set_timeouts(c->bev, NULL, NULL) == -1 ||
-	    bufferevent_enable(c->bev, EV_READ) == -1)
-		conn_free(c);
+	if (getsockopt((int)bufferevent_getfd(c->bev), IPPROTO_TCP, TCP_INFO,
+	    &ti, &len) == 0)
+		us += 2 * (uint64_t)ti.tcpi_rtt;
+	tv.tv_sec = (time_t)(us / 1000000);
+	tv.tv_usec = (suseconds_t)(us % 1000000);
+	return (bufferevent_set_timeouts(c->bev, &tv, NULL));
+}
+
+/* Tell whether the peer has yet to acknowledge some of what we sent. */
+static int
+conn_unacked(struct conn *c)
+{
+	int	 n;
+
+	return (ioctl((int)bufferevent_getfd(c->bev), SIOCOUTQ, &n) == 0 &&
+	    n > 0);
 }
 
 /* Tell whether nothing is waiting to be echoed, in either direction. */
@@ -198,33 +218,43 @@ conn_idle(struct conn *c)
 }
 
 /*
+ * Send our FIN after the echoed data.  Once the peer has acknowledged all
+ * of it, close; until then linger, discarding input: closing with echo
+ * data unacknowledged could lose it to a RST if the peer sends again.  A
+ * lingering connection ends when the peer closes, when a periodic look
+ * finds everything acknowledged, or at the shutdown timeout.
+ */
+static void
+conn_finish(struct conn *c)
+{
+	if (shutdown((int)bufferevent_getfd(c->bev), SHUT_WR) == -1 ||
+	    !conn_unacked(c)) {
+		conn_free(c);
+		return;
+	}
+	c->flags |= CONN_LINGER;
+	if (conn_set_read_timeout(c, CONN_LINGER_POLL_MS) == -1 ||
+	    bufferevent_enable(c->bev, EV_READ) == -1)
+		conn_free(c);
+}
+
+/*
  * Start draining a connection for shutdown.  An idle one is finished at
  * once.  A busy one goes on echoing until the client has been quiet for a
- * moment with nothing left to echo (its read timeout, see conn_event_cb):
- * data the client sent before the signal may still be on its way, for
- * about a round trip after each window update, so the quiet period is
- * some milliseconds plus twice the smoothed round-trip time.
+ * moment with nothing left to echo (its read timeout, see conn_event_cb),
+ * so that data the client sent before the signal, still on its way, is
+ * echoed too.
  */
 void
 conn_drain(struct conn *c)
 {
-	struct tcp_info	 ti;
-	socklen_t	 len = sizeof(ti);
-	struct timeval	 tv;
-	uint64_t	 us = CONN_DRAIN_QUIET_MS * 1000;
-
 	if (c->flags & (CONN_EOF | CONN_LINGER))
 		return;
 	if (!(c->flags & CONN_PAUSED) && conn_idle(c)) {
 		conn_finish(c);
 		return;
 	}
-	if (getsockopt((int)bufferevent_getfd(c->bev), IPPROTO_TCP, TCP_INFO,
-	    &ti, &len) == 0)
-		us += 2 * (uint64_t)ti.tcpi_rtt;
-	tv.tv_sec = (time_t)(us / 1000000);
-	tv.tv_usec = (suseconds_t)(us % 1000000);
-	if (bufferevent_set_timeouts(c->bev, &tv, NULL) == -1)
+	if (conn_set_read_timeout(c, CONN_DRAIN_QUIET_MS) == -1)
 		conn_free(c);
 }
 

@@ -1,0 +1,132 @@
+"""Fixtures for the live tests: start the real echod on loopback ports the
+kernel picks (port 0), learn them from its log, and always stop it."""
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+ECHOD = os.environ.get("ECHOD") or os.path.join(
+    os.path.dirname(__file__), "..", "echod")
+LISTEN_RE = re.compile(r"listening on (tcp|udp) (\S+)$")
+
+
+def split_addr(text):
+    """'127.0.0.1:5' -> ('127.0.0.1', 5); '[::1]:5' -> ('::1', 5)."""
+    host, _, port = text.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+class Echod:
+    """One echod process and the lines it has logged so far."""
+
+    def __init__(self, path, config_path, args=()):
+        self.config_path = config_path
+        self.lines = []
+        self.cond = threading.Condition()
+        self.proc = subprocess.Popen(
+            [path, "--config", config_path, *args],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, text=True, errors="replace")
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        self.tcp = []
+        self.udp = []
+
+    def _read(self):
+        for line in self.proc.stderr:
+            with self.cond:
+                self.lines.append(line.rstrip("\n"))
+                self.cond.notify_all()
+        with self.cond:
+            self.lines.append(None)     # end of output
+            self.cond.notify_all()
+
+    def wait_log(self, pattern, timeout=10.0):
+        """Wait for a log line matching pattern; return its match."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        i = 0
+        with self.cond:
+            while True:
+                while i < len(self.lines):
+                    line = self.lines[i]
+                    i += 1
+                    if line is None:
+                        raise AssertionError(
+                            "echod exited before logging %r:\n%s" %
+                            (pattern, self.log()))
+                    m = rx.search(line)
+                    if m:
+                        return m
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError("no log line %r within %.0fs:\n%s"
+                                         % (pattern, timeout, self.log()))
+                self.cond.wait(left)
+
+    def wait_ready(self):
+        """Wait for the ready line, collecting the bound addresses."""
+        self.wait_log(r"ready \(")
+        with self.cond:
+            for line in self.lines:
+                m = line and LISTEN_RE.search(line)
+                if m:
+                    getattr(self, m.group(1)).append(split_addr(m.group(2)))
+        return self
+
+    def log(self):
+        with self.cond:
+            return "\n".join(l for l in self.lines if l is not None)
+
+    def stop(self, sig=signal.SIGTERM, timeout=20.0):
+        """Signal echod and return its exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self.reader.join(5)
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.reader.join(5)
+
+
+@pytest.fixture
+def start_echod(tmp_path):
+    """Factory: start_echod(config_text) -> a ready Echod."""
+    started = []
+
+    def start(config, ready=True, args=()):
+        path = tmp_path / ("echod%d.conf" % len(started))
+        path.write_text(config)
+        d = Echod(ECHOD, str(path), args)
+        started.append(d)
+        return d.wait_ready() if ready else d
+
+    yield start
+    for d in started:
+        d.kill()
+
+
+DEFAULT_CONFIG = """\
+[server]
+log_level = info
+shutdown_timeout = 10s
+[tcp]
+listen = 127.0.0.1:0 [::1]:0
+[udp]
+listen = 127.0.0.1:0 [::1]:0
+"""
+
+
+@pytest.fixture
+def echod(start_echod):
+    """A running echod on loopback, TCP and UDP, IPv4 and IPv6."""
+    return start_echod(DEFAULT_CONFIG)

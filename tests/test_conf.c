@@ -243,8 +243,15 @@ test_listen_append(void **state)
 
 	parse_ok(&c, "[tcp]\nlisten = 127.0.0.1:1\n"
 	    "listen = 127.0.0.1:2   [::1]:3\n"
-	    "  127.0.0.1:4\n");
-	assert_int_equal(c.tcp_listen.n, 4);
+	    "  127.0.0.1:4\n"
+	    "\t[::1]:5\n"
+	    "[udp]\n"
+	    "  [udp]\n"
+	    "listen = 127.0.0.1:6\n");
+	assert_int_equal(c.tcp_listen.n, 5);
+	assert_string_equal(listen_at(&c.tcp_listen, 4, buf, sizeof(buf)),
+	    "[::1]:5");
+	assert_int_equal(c.udp_listen.n, 1);
 	assert_string_equal(listen_at(&c.tcp_listen, 0, buf, sizeof(buf)),
 	    "127.0.0.1:1");
 	assert_string_equal(listen_at(&c.tcp_listen, 1, buf, sizeof(buf)),
@@ -308,6 +315,8 @@ test_errors(void **state)
 	    "t.conf:2: unknown section [tls]");
 	parse_err("log_level = info\n",
 	    "t.conf:1: key 'log_level' is outside any [section]");
+	parse_err("[server]\n = 1\n",
+	    "t.conf:2: missing key name before '='");
 	parse_err("[server]\nlog_level\n",
 	    "t.conf:2: syntax error: expected [section], key = value or a "
 	    "comment");
