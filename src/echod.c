@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,7 @@ main(int argc, char *argv[])
 	struct conf	 conf;
 	struct server	 srv;
 	char		 err[CONF_ERRLEN];
+	sigset_t	 late;
 	int		 ch, check = 0, rc;
 
 	opterr = 0;
@@ -103,6 +105,14 @@ main(int argc, char *argv[])
 	rc = server_init(&srv, &conf);
 	if (rc == 0)
 		rc = server_run(&srv);
+	/*
+	 * Freeing the signal events restores the default actions; a late
+	 * SIGTERM must not turn a clean exit into death by signal.
+	 */
+	sigemptyset(&late);
+	sigaddset(&late, SIGTERM);
+	sigaddset(&late, SIGINT);
+	sigprocmask(SIG_BLOCK, &late, NULL);
 	server_free(&srv);
 	return (rc == 0 ? EX_OK : EX_UNAVAILABLE);
 }

@@ -11,6 +11,8 @@ import pytest
 
 ECHOD = os.environ.get("ECHOD") or os.path.join(
     os.path.dirname(__file__), "..", "echod")
+# A command to run echod under, e.g. "valgrind -q --error-exitcode=99".
+WRAPPER = os.environ.get("ECHOD_WRAPPER", "").split()
 LISTEN_RE = re.compile(r"listening on (tcp|udp) (\S+)$")
 
 
@@ -28,7 +30,7 @@ class Echod:
         self.lines = []
         self.cond = threading.Condition()
         self.proc = subprocess.Popen(
-            [path, "--config", config_path, *args],
+            [*WRAPPER, path, "--config", config_path, *args],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE, text=True, errors="replace")
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -83,8 +85,8 @@ class Echod:
             return "\n".join(l for l in self.lines if l is not None)
 
     def stop(self, sig=signal.SIGTERM, timeout=20.0):
-        """Signal echod and return its exit status."""
-        if self.proc.poll() is None:
+        """Signal echod (unless sig is None) and return its exit status."""
+        if sig is not None and self.proc.poll() is None:
             self.proc.send_signal(sig)
         try:
             return self.proc.wait(timeout)

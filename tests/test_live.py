@@ -2,6 +2,7 @@
 import hashlib
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -282,7 +283,7 @@ def test_drain_returns_data_in_flight(echod):
     assert not errors
     assert len(got) == len(data)
     assert got == data
-    assert echod.stop() == 0
+    assert echod.stop(None) == 0       # exits by itself once drained
     assert "cut" not in echod.log()
 
 
@@ -395,3 +396,45 @@ def test_bind_failure_names_address(tmp_path, proto):
     assert "cannot bind %s 127.0.0.1:%d: Address already in use" % (
         proto, port) in r.stderr
     assert " ready (" not in r.stderr
+
+
+# Logging.
+
+def test_debug_logs_connections_info_does_not(start_echod):
+    quiet = start_echod(DEFAULT_CONFIG)
+    loud = start_echod(DEFAULT_CONFIG.replace("log_level = info",
+                                              "log_level = debug"))
+    for d in (quiet, loud):
+        with connect(d.tcp[0]) as s:
+            s.sendall(b"hi")
+            assert recv_exactly(s, 2) == b"hi"
+    loud.wait_log(r"debug: conn \d+: accepted from 127\.0\.0\.1:\d+")
+    loud.wait_log(r"debug: conn \d+: closed")
+    assert quiet.stop() == 0
+    assert "conn " not in quiet.log()
+    assert re.search(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z notice: "
+                     r"listening on tcp ", quiet.log(), re.M)
+
+
+def test_journal_priority_prefixes(tmp_path):
+    """With stderr being the stream JOURNAL_STREAM names, lines carry <N>."""
+    conf = tmp_path / "j.conf"
+    conf.write_text(DEFAULT_CONFIG)
+    r, w = os.pipe()
+    st = os.fstat(w)
+    env = dict(os.environ, JOURNAL_STREAM="%d:%d" % (st.st_dev, st.st_ino))
+    p = subprocess.Popen([ECHOD, "-c", str(conf)], stderr=w, env=env,
+                         stdin=subprocess.DEVNULL)
+    os.close(w)
+    with os.fdopen(r, "r") as f:
+        lines = []
+        for line in f:
+            lines.append(line)
+            if "ready (" in line:
+                break
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(20) == 0
+        lines += f.readlines()
+    assert lines[0].startswith("<5>listening on tcp 127.0.0.1:")
+    assert any(l.startswith("<5>stopped: ") for l in lines)
+    assert all(re.match(r"<[3-7]>", l) for l in lines), lines
