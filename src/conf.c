@@ -52,12 +52,24 @@ static int	conf_set_tcp_buffer_limit(struct conf_parser *, const char *,
 		    const char **);
 static int	conf_set_udp_listen(struct conf_parser *, const char *,
 		    const char **);
+static int	conf_set_workers(struct conf_parser *, const char *,
+		    const char **);
+static int	conf_set_tcp_max_connections(struct conf_parser *,
+		    const char *, const char **);
+static int	conf_set_tcp_idle_timeout(struct conf_parser *, const char *,
+		    const char **);
+static int	conf_set_tcp_backlog(struct conf_parser *, const char *,
+		    const char **);
 
 static const struct conf_key conf_keys[] = {
 	{ "server", "log_level", 0, conf_set_log_level },
 	{ "server", "shutdown_timeout", 0, conf_set_shutdown_timeout },
+	{ "server", "workers", 0, conf_set_workers },
 	{ "tcp", "listen", 1, conf_set_tcp_listen },
 	{ "tcp", "buffer_limit", 0, conf_set_tcp_buffer_limit },
+	{ "tcp", "max_connections", 0, conf_set_tcp_max_connections },
+	{ "tcp", "idle_timeout", 0, conf_set_tcp_idle_timeout },
+	{ "tcp", "backlog", 0, conf_set_tcp_backlog },
 	{ "udp", "listen", 1, conf_set_udp_listen },
 };
 #define CONF_NKEYS	(sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -81,6 +93,7 @@ conf_init(struct conf *c)
 	c->log_level = LOG_INFO;
 	c->shutdown_timeout_ms = 10 * 1000;
 	c->tcp_buffer_limit = 256 * 1024;
+	c->tcp_backlog = 4096;
 }
 
 /* Release what conf_parse_string allocated. */
@@ -203,22 +216,26 @@ conf_set_log_level(struct conf_parser *p, const char *v, const char **why)
 	return (-1);
 }
 
+/* Parse a duration of at most a day, for the timeout keys. */
+static int
+conf_parse_timeout(const char *v, uint64_t *ms, const char **why)
+{
+	if (conf_parse_duration(v, ms) == -1) {
+		*why = "not a duration (like 500ms, 10s or 2m)";
+		return (-1);
+	}
+	if (*ms > 24 * 60 * 60 * 1000) {
+		*why = "must be at most 24h";
+		return (-1);
+	}
+	return (0);
+}
+
 static int
 conf_set_shutdown_timeout(struct conf_parser *p, const char *v,
     const char **why)
 {
-	uint64_t	 ms;
-
-	if (conf_parse_duration(v, &ms) == -1) {
-		*why = "not a duration (like 500ms, 10s or 2m)";
-		return (-1);
-	}
-	if (ms > 24 * 60 * 60 * 1000) {
-		*why = "must be at most 24h";
-		return (-1);
-	}
-	p->conf->shutdown_timeout_ms = ms;
-	return (0);
+	return (conf_parse_timeout(v, &p->conf->shutdown_timeout_ms, why));
 }
 
 static int
@@ -236,6 +253,74 @@ conf_set_tcp_buffer_limit(struct conf_parser *p, const char *v,
 		return (-1);
 	}
 	p->conf->tcp_buffer_limit = (size_t)n;
+	return (0);
+}
+
+/* Parse a whole number from min to max; return -1 if it is not one. */
+static int
+conf_parse_number(const char *v, uint64_t min, uint64_t max, uint64_t *out)
+{
+	unsigned long long	 n;
+	char			*end;
+
+	if (*v < '0' || *v > '9')
+		return (-1);
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno != 0 || *end != '\0' || n < min || n > max)
+		return (-1);
+	*out = n;
+	return (0);
+}
+
+static int
+conf_set_workers(struct conf_parser *p, const char *v, const char **why)
+{
+	uint64_t	 n;
+
+	if (strcmp(v, "auto") == 0) {
+		p->conf->workers = 0;
+		return (0);
+	}
+	if (conf_parse_number(v, 1, CONF_MAX_WORKERS, &n) == -1) {
+		*why = "must be auto or a number from 1 to 256";
+		return (-1);
+	}
+	p->conf->workers = (unsigned)n;
+	return (0);
+}
+
+static int
+conf_set_tcp_max_connections(struct conf_parser *p, const char *v,
+    const char **why)
+{
+	uint64_t	 n;
+
+	if (conf_parse_number(v, 0, 10000000, &n) == -1) {
+		*why = "must be a number from 0 (no limit) to 10000000";
+		return (-1);
+	}
+	p->conf->tcp_max_connections = (size_t)n;
+	return (0);
+}
+
+static int
+conf_set_tcp_idle_timeout(struct conf_parser *p, const char *v,
+    const char **why)
+{
+	return (conf_parse_timeout(v, &p->conf->tcp_idle_timeout_ms, why));
+}
+
+static int
+conf_set_tcp_backlog(struct conf_parser *p, const char *v, const char **why)
+{
+	uint64_t	 n;
+
+	if (conf_parse_number(v, 1, 65535, &n) == -1) {
+		*why = "must be a number from 1 to 65535";
+		return (-1);
+	}
+	p->conf->tcp_backlog = (int)n;
 	return (0);
 }
 

@@ -19,11 +19,17 @@ struct addr_list {
 	size_t		 n;
 };
 
+#define CONF_MAX_WORKERS	256
+
 struct conf {
 	int			log_level;	/* syslog priority, LOG_ERR..LOG_DEBUG */
 	uint64_t		shutdown_timeout_ms;
+	unsigned		workers;	/* 0: one per CPU */
 	struct addr_list	tcp_listen;
 	size_t			tcp_buffer_limit;
+	size_t			tcp_max_connections; /* 0: no limit of its own */
+	uint64_t		tcp_idle_timeout_ms; /* 0: never */
+	int			tcp_backlog;
 	struct addr_list	udp_listen;
 };
 

@@ -22,6 +22,7 @@
 #include <netinet/tcp.h>
 #include <linux/sockios.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -54,7 +55,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 		evbuffer_drain(in, len);
 		return;
 	}
-	c->srv->stats.tcp_bytes += len;
+	c->w->stats.tcp_bytes += len;
 	if (evbuffer_get_length(out) == 0 &&
 	    evbuffer_write(in, bufferevent_getfd(bev)) == -1 &&
 	    errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
@@ -70,7 +71,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 		conn_free(c);
 		return;
 	}
-	if (evbuffer_get_length(out) >= c->srv->conf.tcp_buffer_limit) {
+	if (evbuffer_get_length(out) >= c->w->srv->conf.tcp_buffer_limit) {
 		bufferevent_disable(bev, EV_READ);
 		c->flags |= CONN_PAUSED;
 	}
@@ -109,8 +110,14 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		c->flags |= CONN_EOF;
 		return;
 	}
+	if ((what & BEV_EVENT_TIMEOUT) && !c->w->draining) {
+		log_debug("conn %d: idle timeout", fd);
+		c->w->stats.idle_timeouts++;
+		conn_free(c);
+		return;
+	}
 	if (what & BEV_EVENT_TIMEOUT) {
-		/* Only draining connections have a timeout. */
+		/* A draining connection's timeouts are the drain's own. */
 		if (c->flags & CONN_LINGER) {
 			if (!conn_unacked(c)) {
 				conn_free(c);
@@ -133,44 +140,61 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	conn_free(c);
 }
 
-/* Take over an accepted socket and start echoing. */
+/*
+ * Take over an accepted socket, already counted in the server's nconns,
+ * and start echoing.
+ */
 void
-conn_new(struct server *srv, int fd, const struct sockaddr *sa,
+conn_new(struct worker *w, int fd, const struct sockaddr *sa,
     socklen_t salen)
 {
 	struct conn	*c;
 	char		 peer[ADDR_STRLEN];
+	uint64_t	 ms = w->srv->conf.tcp_idle_timeout_ms;
+	struct timeval	 tv = { (time_t)(ms / 1000),
+			    (suseconds_t)(ms % 1000) * 1000 };
 	int		 on = 1;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		log_warnx("conn %d: out of memory", fd);
-		close(fd);
-		return;
+		goto fail_close;
 	}
-	c->srv = srv;
+	c->w = w;
 	/* Echoes are small and latency-bound: never hold them for Nagle. */
 	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) == -1)
 		log_debug("conn %d: TCP_NODELAY: %s", fd, strerror(errno));
-	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL) {
 		log_warnx("conn %d: cannot create bufferevent", fd);
-		close(fd);
-		free(c);
-		return;
+		goto fail_free;
 	}
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb,
 	    c);
-	if (bufferevent_enable(c->bev, EV_READ) == -1) {
+	/*
+	 * The idle timeout: no input for that long while reading, or no
+	 * output progress while echo is pending (a client that stopped
+	 * reading, whose reading we paused) closes the connection.
+	 */
+	if ((ms > 0 && bufferevent_set_timeouts(c->bev, &tv, &tv) == -1) ||
+	    bufferevent_enable(c->bev, EV_READ) == -1) {
 		log_warnx("conn %d: cannot enable reading", fd);
 		bufferevent_free(c->bev);
 		free(c);
+		atomic_fetch_sub(&w->srv->nconns, 1);
 		return;
 	}
-	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
-	srv->nconns++;
-	srv->stats.conns_accepted++;
-	log_debug("conn %d: accepted from %s", fd,
-	    addr_format(sa, salen, peer, sizeof(peer)));
+	TAILQ_INSERT_TAIL(&w->conns, c, entry);
+	w->nconns++;
+	w->stats.conns_accepted++;
+	log_debug("conn %d: accepted from %s by worker %d", fd,
+	    addr_format(sa, salen, peer, sizeof(peer)), w->id);
+	return;
+
+fail_free:
+	free(c);
+fail_close:
+	close(fd);
+	atomic_fetch_sub(&w->srv->nconns, 1);
 }
 
 /*
@@ -262,11 +286,12 @@ conn_drain(struct conn *c)
 void
 conn_free(struct conn *c)
 {
-	struct server	*srv = c->srv;
+	struct worker	*w = c->w;
 
-	TAILQ_REMOVE(&srv->conns, c, entry);
-	srv->nconns--;
+	TAILQ_REMOVE(&w->conns, c, entry);
+	w->nconns--;
+	atomic_fetch_sub(&w->srv->nconns, 1);
 	bufferevent_free(c->bev);
 	free(c);
-	server_conn_gone(srv);
+	worker_conn_gone(w);
 }

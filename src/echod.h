@@ -1,13 +1,15 @@
 /*
  * The daemon's modules and the state they share.  Dependencies point one
- * way: echod.c (main) -> server.c (lifecycle, signals, drain) -> tcp.c and
- * udp.c (listeners) -> conn.c (one TCP client).
+ * way: echod.c (main) -> server.c (lifecycle, signals, drain) -> worker.c
+ * (one thread and its loop) -> tcp.c and udp.c (listeners) -> conn.c (one
+ * TCP client).
  */
 #ifndef ECHOD_H
 #define ECHOD_H
 
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,7 +28,7 @@ struct server;
 /* One accepted TCP client. */
 struct conn {
 	TAILQ_ENTRY(conn)	 entry;
-	struct server		*srv;
+	struct worker		*w;
 	struct bufferevent	*bev;
 	unsigned		 flags;
 #define CONN_EOF	0x1	/* client shut down its side; flush, then free */
@@ -35,70 +37,116 @@ struct conn {
 };
 TAILQ_HEAD(conn_list, conn);
 
-/* A listening TCP socket. */
+/* A listening TCP socket of one worker. */
 struct tcp_listener {
 	TAILQ_ENTRY(tcp_listener)	 entry;
-	struct server			*srv;
+	struct worker			*w;
 	struct evconnlistener		*lev;
-	struct event			*retry;	/* re-enable after EMFILE */
+	struct event			*retry;	/* resume after a pause */
+	int				 paused;
 	char				 name[ADDR_STRLEN];
 };
 TAILQ_HEAD(tcp_list, tcp_listener);
 
-/* A bound UDP socket. */
+/* A bound UDP socket of one worker. */
 struct udp_listener {
 	TAILQ_ENTRY(udp_listener)	 entry;
-	struct server			*srv;
+	struct worker			*w;
 	int				 fd;
 	struct event			*ev;
 	char				 name[ADDR_STRLEN];
 };
 TAILQ_HEAD(udp_list, udp_listener);
 
-/* Counters, written only by the loop that owns them. */
+/* Counters, written only by the worker that owns them. */
 struct stats {
 	uint64_t	conns_accepted;
 	uint64_t	tcp_bytes;
 	uint64_t	udp_datagrams;
 	uint64_t	udp_bytes;
 	uint64_t	udp_dropped;
+	uint64_t	idle_timeouts;
+	uint64_t	limit_refused;
+	uint64_t	cut_conns;	/* cut at shutdown with echo pending */
+	uint64_t	cut_bytes;
 };
 
-/* The daemon: one event loop and everything it drives. */
-struct server {
+/* Buffers for moving a batch of datagrams with recvmmsg and sendmmsg. */
+struct udp_batch;
+
+/*
+ * A worker: one thread, one event_base, its own listening sockets on every
+ * address (SO_REUSEPORT spreads the clients), and the connections it
+ * accepted, which stay with it for their whole life.
+ */
+struct worker {
+	int			 id;
+	struct server		*srv;
+	pthread_t		 thread;
+	int			 started;
 	struct event_base	*base;
-	struct conf		 conf;
 	struct tcp_list		 tcps;
 	struct udp_list		 udps;
 	struct conn_list	 conns;
 	size_t			 nconns;
 	struct stats		 stats;
+	int			 draining;
+	int			 cmd_pipe[2];	/* commands from the main thread */
+	struct event		*cmd_ev;
+	struct udp_batch	*udp;
+};
+
+#define WORKER_CMD_DRAIN	'd'	/* stop listening, drain, then end */
+#define WORKER_CMD_CUT		'c'	/* close everything now, then end */
+
+/* The daemon: the main thread's loop (signals, shutdown) and the workers. */
+struct server {
+	struct event_base	*base;
+	struct conf		 conf;
+	struct worker		*workers;
+	unsigned		 nworkers;
+	_Atomic size_t		 nconns;	/* across all workers */
+	_Atomic int		 at_limit;	/* max_connections reached */
 	struct event		*sigterm, *sigint;
 	struct event		*shutdown_timer;
+	int			 done_pipe[2];	/* a byte from each worker that ends */
+	struct event		*done_ev;
+	unsigned		 ndone;
 	int			 draining;
-	unsigned char		*udp_buf;	/* one datagram, shared by all */
+	const char		*cut_reason;
 };
 
 /* server.c */
 int	server_init(struct server *, struct conf *);
 int	server_run(struct server *);
 void	server_free(struct server *);
-void	server_conn_gone(struct server *);
+
+/* worker.c */
+int	worker_init(struct worker *, struct server *, int);
+int	worker_start(struct worker *);
+void	worker_join(struct worker *);
+void	worker_send(struct worker *, char);
+void	worker_conn_gone(struct worker *);
+void	worker_free(struct worker *);
 
 /* tcp.c */
-int	tcp_listen(struct server *, const struct addr *);
+int	tcp_listen(struct worker *, const struct addr *, int);
+void	tcp_pause(struct tcp_listener *, unsigned);
 void	tcp_close(struct tcp_listener *);
 
 /* udp.c */
-int	udp_listen(struct server *, const struct addr *);
+struct udp_batch *udp_batch_new(void);
+void	udp_batch_free(struct udp_batch *);
+int	udp_listen(struct worker *, const struct addr *, int);
 void	udp_close(struct udp_listener *);
 
 /* conn.c */
-void	conn_new(struct server *, int, const struct sockaddr *, socklen_t);
+void	conn_new(struct worker *, int, const struct sockaddr *, socklen_t);
 void	conn_drain(struct conn *);
 void	conn_free(struct conn *);
 
 /* net.c */
-int	net_bind(int, const struct addr *, char *, size_t);
+int	net_bind(int, const struct addr *, int, char *, size_t);
+int	net_probe(int, const struct addr *, struct addr *);
 
 #endif

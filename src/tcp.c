@@ -1,8 +1,13 @@
-/* TCP listeners: accept clients and hand each to conn.c. */
+/*
+ * TCP listeners: each worker has one per address and hands what it accepts
+ * to conn.c.  Accepting pauses (and the clients wait in the backlog) when
+ * max_connections is reached or descriptors or memory run out.
+ */
 #include "config.h"
 
 #include <sys/socket.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -13,8 +18,48 @@
 #include "echod.h"
 #include "log.h"
 
-#define TCP_BACKLOG		4096
-#define TCP_RETRY_SECONDS	1
+#define TCP_LIMIT_POLL_MS	100	/* look again at max_connections */
+#define TCP_ERROR_PAUSE_MS	250	/* wait after EMFILE, ENOBUFS, ... */
+
+/* Tell whether max_connections leaves no room. */
+static int
+tcp_at_limit(struct server *srv)
+{
+	size_t	 max = srv->conf.tcp_max_connections;
+
+	return (max > 0 && atomic_load(&srv->nconns) >= max);
+}
+
+/* Stop accepting on l and look again after ms milliseconds. */
+void
+tcp_pause(struct tcp_listener *l, unsigned ms)
+{
+	struct timeval	 tv = { ms / 1000, (suseconds_t)(ms % 1000) * 1000 };
+
+	if (!l->paused && evconnlistener_disable(l->lev) == -1)
+		log_warnx("tcp %s: cannot pause accepting", l->name);
+	l->paused = 1;
+	if (evtimer_add(l->retry, &tv) == -1)
+		log_warnx("tcp %s: cannot arm timer", l->name);
+}
+
+/* Timer callback: accept again, unless still at the connection limit. */
+static void
+tcp_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct tcp_listener	*l = arg;
+	struct server		*srv = l->w->srv;
+
+	if (tcp_at_limit(srv)) {
+		tcp_pause(l, TCP_LIMIT_POLL_MS);
+		return;
+	}
+	if (atomic_exchange(&srv->at_limit, 0))
+		log_notice("below max_connections again: accepting");
+	l->paused = 0;
+	if (evconnlistener_enable(l->lev) == -1)
+		log_warnx("tcp %s: cannot resume accepting", l->name);
+}
 
 /* Callback for a new connection on a listener. */
 static void
@@ -22,18 +67,28 @@ tcp_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
 	struct tcp_listener	*l = arg;
+	struct worker		*w = l->w;
+	struct server		*srv = w->srv;
+	size_t			 max = srv->conf.tcp_max_connections, n;
+	struct tcp_listener	*each;
 
-	conn_new(l->srv, fd, sa, (socklen_t)salen);
-}
-
-/* Timer callback: accept again after running out of descriptors. */
-static void
-tcp_retry_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct tcp_listener	*l = arg;
-
-	if (evconnlistener_enable(l->lev) == -1)
-		log_warnx("tcp %s: cannot resume accepting", l->name);
+	n = atomic_fetch_add(&srv->nconns, 1) + 1;
+	if (max > 0 && n > max) {
+		/* Another worker took the last slot in the same instant. */
+		atomic_fetch_sub(&srv->nconns, 1);
+		close(fd);
+		w->stats.limit_refused++;
+		tcp_pause(l, TCP_LIMIT_POLL_MS);
+		return;
+	}
+	conn_new(w, fd, sa, (socklen_t)salen);
+	if (max > 0 && n == max) {
+		if (!atomic_exchange(&srv->at_limit, 1))
+			log_warnx("max_connections (%zu) reached: not "
+			    "accepting until a connection closes", max);
+		TAILQ_FOREACH(each, &w->tcps, entry)
+			tcp_pause(each, TCP_LIMIT_POLL_MS);
+	}
 }
 
 /*
@@ -45,19 +100,19 @@ static void
 tcp_error_cb(struct evconnlistener *lev, void *arg)
 {
 	struct tcp_listener	*l = arg;
-	struct timeval		 tv = { TCP_RETRY_SECONDS, 0 };
 	int			 err = EVUTIL_SOCKET_ERROR();
 
-	log_warnx("tcp %s: accept: %s; pausing for %d s", l->name,
-	    strerror(err), TCP_RETRY_SECONDS);
-	if (evconnlistener_disable(lev) == -1 ||
-	    evtimer_add(l->retry, &tv) == -1)
-		log_warnx("tcp %s: cannot pause accepting", l->name);
+	log_warnx("tcp %s: accept: %s; pausing for %d ms", l->name,
+	    strerror(err), TCP_ERROR_PAUSE_MS);
+	tcp_pause(l, TCP_ERROR_PAUSE_MS);
 }
 
-/* Bind and listen on a, and start accepting.  Return 0 or -1 (logged). */
+/*
+ * Bind and listen on a for worker w, and start accepting.  Return 0 or -1
+ * (logged).
+ */
 int
-tcp_listen(struct server *srv, const struct addr *a)
+tcp_listen(struct worker *w, const struct addr *a, int reuseport)
 {
 	struct tcp_listener	*l;
 	char			 want[ADDR_STRLEN];
@@ -69,32 +124,35 @@ tcp_listen(struct server *srv, const struct addr *a)
 		log_msg(LOG_ERR, "tcp %s: %s", want, strerror(errno));
 		return (-1);
 	}
-	l->srv = srv;
-	if ((fd = net_bind(SOCK_STREAM, a, l->name, sizeof(l->name))) == -1) {
-		log_msg(LOG_ERR, "cannot bind tcp %s: %s", want, strerror(errno));
+	l->w = w;
+	fd = net_bind(SOCK_STREAM, a, reuseport, l->name, sizeof(l->name));
+	if (fd == -1) {
+		log_msg(LOG_ERR, "cannot bind tcp %s: %s", want,
+		    strerror(errno));
 		goto fail_free;
 	}
-	if (listen(fd, TCP_BACKLOG) == -1) {
+	if (listen(fd, w->srv->conf.tcp_backlog) == -1) {
 		log_msg(LOG_ERR, "cannot listen on tcp %s: %s", want,
 		    strerror(errno));
 		close(fd);
 		goto fail_free;
 	}
-	if ((l->retry = evtimer_new(srv->base, tcp_retry_cb, l)) == NULL) {
-		log_warnx("tcp %s: cannot create timer", want);
+	if ((l->retry = evtimer_new(w->base, tcp_retry_cb, l)) == NULL) {
+		log_msg(LOG_ERR, "tcp %s: cannot create timer", want);
 		close(fd);
 		goto fail_free;
 	}
-	l->lev = evconnlistener_new(srv->base, tcp_accept_cb, l,
+	l->lev = evconnlistener_new(w->base, tcp_accept_cb, l,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
 	if (l->lev == NULL) {
-		log_warnx("tcp %s: cannot create listener", want);
+		log_msg(LOG_ERR, "tcp %s: cannot create listener", want);
 		close(fd);
 		goto fail_timer;
 	}
 	evconnlistener_set_error_cb(l->lev, tcp_error_cb);
-	TAILQ_INSERT_TAIL(&srv->tcps, l, entry);
-	log_notice("listening on tcp %s", l->name);
+	TAILQ_INSERT_TAIL(&w->tcps, l, entry);
+	if (w->id == 0)
+		log_notice("listening on tcp %s", l->name);
 	return (0);
 
 fail_timer:
@@ -108,7 +166,7 @@ fail_free:
 void
 tcp_close(struct tcp_listener *l)
 {
-	TAILQ_REMOVE(&l->srv->tcps, l, entry);
+	TAILQ_REMOVE(&l->w->tcps, l, entry);
 	evconnlistener_free(l->lev);
 	event_free(l->retry);
 	free(l);

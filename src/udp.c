@@ -1,8 +1,9 @@
 /*
  * UDP echo: a plain persistent read event per socket (bufferevents are
- * stream-only).  Each wake-up handles a bounded batch of datagrams so that
- * a flood on one socket cannot starve the others; a reply the socket cannot
- * take right now is dropped and counted, never queued.
+ * stream-only).  One wake-up takes up to UDP_BATCH datagrams with recvmmsg
+ * and sends them back with sendmmsg, for a bounded number of rounds so a
+ * flood on one socket cannot starve the rest of the worker.  A reply the
+ * socket cannot take right now is dropped and counted, never queued.
  */
 #include "config.h"
 
@@ -17,45 +18,102 @@
 #include "echod.h"
 #include "log.h"
 
-#define UDP_BATCH	64
+#define UDP_BATCH	32
+#define UDP_ROUNDS	4
+
+/* One worker's datagram buffers; memory is touched only as it is used. */
+struct udp_batch {
+	struct mmsghdr		msgs[UDP_BATCH];
+	struct iovec		iov[UDP_BATCH];
+	struct sockaddr_storage	peers[UDP_BATCH];
+	unsigned char		data[UDP_BATCH][UDP_BUFSIZE];
+};
+
+/* Allocate a worker's batch buffers. */
+struct udp_batch *
+udp_batch_new(void)
+{
+	return (malloc(sizeof(struct udp_batch)));
+}
+
+/* Free a worker's batch buffers. */
+void
+udp_batch_free(struct udp_batch *b)
+{
+	free(b);
+}
+
+/* Send back the n datagrams in b; drop and count what cannot go now. */
+static void
+udp_reply(struct udp_listener *u, struct udp_batch *b, int n)
+{
+	int	 i = 0, sent;
+
+	while (i < n) {
+		sent = sendmmsg(u->fd, &b->msgs[i], (unsigned)(n - i), 0);
+		if (sent > 0) {
+			i += sent;
+			continue;
+		}
+		if (sent == -1 && errno == EINTR)
+			continue;
+		if (sent == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+		    errno == ENOBUFS)) {
+			/* The socket is full: the rest would fail too. */
+			u->w->stats.udp_dropped += (uint64_t)(n - i);
+			return;
+		}
+		/* This one cannot be sent (say, EACCES); skip it. */
+		log_debug("udp %s: sendmmsg: %s", u->name, strerror(errno));
+		u->w->stats.udp_dropped++;
+		i++;
+	}
+}
 
 /* Read callback: send every waiting datagram back to its sender. */
 static void
 udp_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct udp_listener	*u = arg;
-	struct server		*srv = u->srv;
-	struct sockaddr_storage	 ss;
-	socklen_t		 sslen;
-	ssize_t			 n;
-	int			 i;
+	struct udp_batch	*b = u->w->udp;
+	int			 i, n, round;
 
-	for (i = 0; i < UDP_BATCH; i++) {
-		sslen = sizeof(ss);
-		n = recvfrom(fd, srv->udp_buf, UDP_BUFSIZE, 0,
-		    (struct sockaddr *)&ss, &sslen);
+	for (round = 0; round < UDP_ROUNDS; round++) {
+		for (i = 0; i < UDP_BATCH; i++) {
+			b->iov[i].iov_base = b->data[i];
+			b->iov[i].iov_len = UDP_BUFSIZE;
+			memset(&b->msgs[i].msg_hdr, 0,
+			    sizeof(b->msgs[i].msg_hdr));
+			b->msgs[i].msg_hdr.msg_name = &b->peers[i];
+			b->msgs[i].msg_hdr.msg_namelen = sizeof(b->peers[i]);
+			b->msgs[i].msg_hdr.msg_iov = &b->iov[i];
+			b->msgs[i].msg_hdr.msg_iovlen = 1;
+		}
+		n = recvmmsg((int)fd, b->msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
 		if (n == -1) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return;
-			/* ICMP errors from earlier replies land here. */
-			log_debug("udp %s: recvfrom: %s", u->name,
-			    strerror(errno));
-			continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				/* ICMP errors from earlier replies land here. */
+				log_debug("udp %s: recvmmsg: %s", u->name,
+				    strerror(errno));
+			return;
 		}
-		srv->stats.udp_datagrams++;
-		srv->stats.udp_bytes += (uint64_t)n;
-		if (sendto(fd, srv->udp_buf, (size_t)n, 0,
-		    (struct sockaddr *)&ss, sslen) == -1) {
-			srv->stats.udp_dropped++;
-			log_debug("udp %s: sendto: %s", u->name,
-			    strerror(errno));
+		for (i = 0; i < n; i++) {
+			/* Reply with exactly what came, to whom it came from. */
+			b->iov[i].iov_len = b->msgs[i].msg_len;
+			u->w->stats.udp_bytes += b->msgs[i].msg_len;
 		}
+		u->w->stats.udp_datagrams += (uint64_t)n;
+		udp_reply(u, b, n);
+		if (n < UDP_BATCH)
+			return;
 	}
 }
 
-/* Bind a and start echoing on it.  Return 0 or -1 (logged). */
+/*
+ * Bind a for worker w and start echoing on it.  Return 0 or -1 (logged).
+ */
 int
-udp_listen(struct server *srv, const struct addr *a)
+udp_listen(struct worker *w, const struct addr *a, int reuseport)
 {
 	struct udp_listener	*u;
 	char			 want[ADDR_STRLEN];
@@ -66,15 +124,15 @@ udp_listen(struct server *srv, const struct addr *a)
 		log_msg(LOG_ERR, "udp %s: %s", want, strerror(errno));
 		return (-1);
 	}
-	u->srv = srv;
-	u->fd = net_bind(SOCK_DGRAM, a, u->name, sizeof(u->name));
+	u->w = w;
+	u->fd = net_bind(SOCK_DGRAM, a, reuseport, u->name, sizeof(u->name));
 	if (u->fd == -1) {
 		log_msg(LOG_ERR, "cannot bind udp %s: %s", want,
 		    strerror(errno));
 		free(u);
 		return (-1);
 	}
-	u->ev = event_new(srv->base, u->fd, EV_READ | EV_PERSIST, udp_read_cb,
+	u->ev = event_new(w->base, u->fd, EV_READ | EV_PERSIST, udp_read_cb,
 	    u);
 	if (u->ev == NULL || event_add(u->ev, NULL) == -1) {
 		log_msg(LOG_ERR, "udp %s: cannot create event", want);
@@ -84,8 +142,9 @@ udp_listen(struct server *srv, const struct addr *a)
 		free(u);
 		return (-1);
 	}
-	TAILQ_INSERT_TAIL(&srv->udps, u, entry);
-	log_notice("listening on udp %s", u->name);
+	TAILQ_INSERT_TAIL(&w->udps, u, entry);
+	if (w->id == 0)
+		log_notice("listening on udp %s", u->name);
 	return (0);
 }
 
@@ -93,7 +152,7 @@ udp_listen(struct server *srv, const struct addr *a)
 void
 udp_close(struct udp_listener *u)
 {
-	TAILQ_REMOVE(&u->srv->udps, u, entry);
+	TAILQ_REMOVE(&u->w->udps, u, entry);
 	event_free(u->ev);
 	close(u->fd);
 	free(u);

@@ -72,7 +72,7 @@ class Echod:
 
     def wait_ready(self):
         """Wait for the ready line, collecting the bound addresses."""
-        self.wait_log(r"ready \(")
+        self.wait_log(r" ready: ")
         with self.cond:
             for line in self.lines:
                 m = line and LISTEN_RE.search(line)
