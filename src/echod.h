@@ -44,6 +44,7 @@ struct tcp_listener {
 	struct evconnlistener		*lev;
 	struct event			*retry;	/* resume after a pause */
 	int				 paused;
+	int				 failing; /* accept errors logged */
 	char				 name[ADDR_STRLEN];
 };
 TAILQ_HEAD(tcp_list, tcp_listener);

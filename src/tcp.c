@@ -72,6 +72,10 @@ tcp_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	size_t			 max = srv->conf.tcp_max_connections, n;
 	struct tcp_listener	*each;
 
+	if (l->failing) {
+		l->failing = 0;
+		log_notice("tcp %s: accepting again", l->name);
+	}
 	n = atomic_fetch_add(&srv->nconns, 1) + 1;
 	if (max > 0 && n > max) {
 		/* Another worker took the last slot in the same instant. */
@@ -94,7 +98,8 @@ tcp_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 /*
  * Callback for accept() errors that are not simply "try again".  Running
  * out of descriptors or memory would wake us on every loop, so stop
- * accepting for a moment; clients wait in the backlog meanwhile.
+ * accepting for a moment; clients wait in the backlog meanwhile.  One
+ * line is logged per episode, not per attempt.
  */
 static void
 tcp_error_cb(struct evconnlistener *lev, void *arg)
@@ -102,8 +107,11 @@ tcp_error_cb(struct evconnlistener *lev, void *arg)
 	struct tcp_listener	*l = arg;
 	int			 err = EVUTIL_SOCKET_ERROR();
 
-	log_warnx("tcp %s: accept: %s; pausing for %d ms", l->name,
-	    strerror(err), TCP_ERROR_PAUSE_MS);
+	if (!l->failing) {
+		l->failing = 1;
+		log_warnx("tcp %s: accept: %s; retrying every %d ms", l->name,
+		    strerror(err), TCP_ERROR_PAUSE_MS);
+	}
 	tcp_pause(l, TCP_ERROR_PAUSE_MS);
 }
 

@@ -25,14 +25,15 @@ def split_addr(text):
 class Echod:
     """One echod process and the lines it has logged so far."""
 
-    def __init__(self, path, config_path, args=()):
+    def __init__(self, path, config_path, args=(), preexec=None):
         self.config_path = config_path
         self.lines = []
         self.cond = threading.Condition()
         self.proc = subprocess.Popen(
             [*WRAPPER, path, "--config", config_path, *args],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, text=True, errors="replace")
+            stderr=subprocess.PIPE, text=True, errors="replace",
+            preexec_fn=preexec)
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
         self.tcp = []
@@ -105,10 +106,10 @@ def start_echod(tmp_path):
     """Factory: start_echod(config_text) -> a ready Echod."""
     started = []
 
-    def start(config, ready=True, args=()):
+    def start(config, ready=True, args=(), preexec=None):
         path = tmp_path / ("echod%d.conf" % len(started))
         path.write_text(config)
-        d = Echod(ECHOD, str(path), args)
+        d = Echod(ECHOD, str(path), args, preexec)
         started.append(d)
         return d.wait_ready() if ready else d
 

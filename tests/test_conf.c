@@ -60,6 +60,10 @@ test_defaults(void **state)
 	assert_int_equal(c.log_level, LOG_INFO);
 	assert_int_equal(c.shutdown_timeout_ms, 10000);
 	assert_int_equal(c.tcp_buffer_limit, 256 * 1024);
+	assert_int_equal(c.workers, 0);
+	assert_int_equal(c.tcp_max_connections, 0);
+	assert_int_equal(c.tcp_idle_timeout_ms, 0);
+	assert_int_equal(c.tcp_backlog, 4096);
 	assert_int_equal(c.tcp_listen.n, 2);
 	assert_string_equal(listen_at(&c.tcp_listen, 0, buf, sizeof(buf)),
 	    "127.0.0.1:7");
@@ -85,14 +89,22 @@ test_every_key(void **state)
 	    "[server]\n"
 	    "log_level = debug\n"
 	    "shutdown_timeout = 1500ms ; inline comment\n"
+	    "workers = 3\n"
 	    "[tcp]\n"
 	    "listen = 0.0.0.0:7 [::]:7\n"
 	    "buffer_limit = 64k\n"
+	    "max_connections = 15000\n"
+	    "idle_timeout = 5m\n"
+	    "backlog = 128\n"
 	    "[udp]\n"
 	    "listen = 127.0.0.2:9\n");
 	assert_int_equal(c.log_level, LOG_DEBUG);
 	assert_int_equal(c.shutdown_timeout_ms, 1500);
 	assert_int_equal(c.tcp_buffer_limit, 64 * 1024);
+	assert_int_equal(c.workers, 3);
+	assert_int_equal(c.tcp_max_connections, 15000);
+	assert_int_equal(c.tcp_idle_timeout_ms, 300000);
+	assert_int_equal(c.tcp_backlog, 128);
 	assert_int_equal(c.tcp_listen.n, 2);
 	assert_string_equal(listen_at(&c.tcp_listen, 0, buf, sizeof(buf)),
 	    "0.0.0.0:7");
@@ -209,6 +221,56 @@ test_units_in_keys(void **state)
 	assert_int_equal(c.shutdown_timeout_ms, 24 * 3600 * 1000);
 	assert_int_equal(c.tcp_buffer_limit, 1024 * 1024 * 1024);
 	conf_free(&c);
+}
+
+static void
+test_workers_and_limits(void **state)
+{
+	struct conf	 c;
+
+	parse_ok(&c, "[server]\nworkers = auto\n[tcp]\nidle_timeout = 0\n"
+	    "max_connections = 0\nbacklog = 1\n");
+	assert_int_equal(c.workers, 0);
+	assert_int_equal(c.tcp_idle_timeout_ms, 0);
+	assert_int_equal(c.tcp_max_connections, 0);
+	assert_int_equal(c.tcp_backlog, 1);
+	conf_free(&c);
+	parse_ok(&c, "[server]\nworkers = 256\n[tcp]\nidle_timeout = 250ms\n"
+	    "max_connections = 10000000\nbacklog = 65535\n");
+	assert_int_equal(c.workers, 256);
+	assert_int_equal(c.tcp_idle_timeout_ms, 250);
+	assert_int_equal(c.tcp_max_connections, 10000000);
+	assert_int_equal(c.tcp_backlog, 65535);
+	conf_free(&c);
+
+	parse_err("[server]\nworkers = 0\n",
+	    "t.conf:2: [server] workers: '0' must be auto or a number from 1 "
+	    "to 256");
+	parse_err("[server]\nworkers = 257\n",
+	    "t.conf:2: [server] workers: '257' must be auto or a number from "
+	    "1 to 256");
+	parse_err("[server]\nworkers = many\n",
+	    "t.conf:2: [server] workers: 'many' must be auto or a number from "
+	    "1 to 256");
+	parse_err("[tcp]\nmax_connections = -1\n",
+	    "t.conf:2: [tcp] max_connections: '-1' must be a number from 0 "
+	    "(no limit) to 10000000");
+	parse_err("[tcp]\nmax_connections = 10k\n",
+	    "t.conf:2: [tcp] max_connections: '10k' must be a number from 0 "
+	    "(no limit) to 10000000");
+	parse_err("[tcp]\nidle_timeout = soon\n",
+	    "t.conf:2: [tcp] idle_timeout: 'soon' not a duration (like 500ms, "
+	    "10s or 2m)");
+	parse_err("[tcp]\nidle_timeout = 2d\n",
+	    "t.conf:2: [tcp] idle_timeout: '2d' not a duration (like 500ms, "
+	    "10s or 2m)");
+	parse_err("[tcp]\nidle_timeout = 1441m\n",
+	    "t.conf:2: [tcp] idle_timeout: '1441m' must be at most 24h");
+	parse_err("[tcp]\nbacklog = 0\n",
+	    "t.conf:2: [tcp] backlog: '0' must be a number from 1 to 65535");
+	parse_err("[tcp]\nbacklog = 65536\n",
+	    "t.conf:2: [tcp] backlog: '65536' must be a number from 1 to "
+	    "65535");
 }
 
 static void
@@ -395,6 +457,7 @@ main(void)
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_durations),
 		cmocka_unit_test(test_units_in_keys),
+		cmocka_unit_test(test_workers_and_limits),
 		cmocka_unit_test(test_listen_forms),
 		cmocka_unit_test(test_listen_append),
 		cmocka_unit_test(test_crlf_and_bom),
