@@ -13,6 +13,9 @@ import pytest
 from conftest import DEFAULT_CONFIG
 
 TIMEOUT = 60
+# Memory and CPU figures mean nothing under ASan or valgrind.
+SANITIZED = os.environ.get("ECHOD_SANITIZED") == "yes" or \
+    bool(os.environ.get("ECHOD_WRAPPER"))
 
 
 def config(**keys):
@@ -181,7 +184,8 @@ def test_non_reading_client_is_bounded(start_echod):
     growth = (rss1 - rss0) * 1024
     print("hog pushed %d bytes; echod RSS grew %d KiB" % (sent, growth // 1024))
     assert sent < 100 * 1024 * 1024, "echod never pushed back"
-    assert growth < limit + 2 * 1024 * 1024, growth
+    if not SANITIZED:       # ASan's quarantine keeps freed memory resident
+        assert growth < limit + 2 * 1024 * 1024, growth
 
     # Everything that was accepted still comes back, in order.
     hog.settimeout(10)
@@ -213,6 +217,8 @@ def test_max_connections(start_echod):
         s.settimeout(0.3)
         with pytest.raises(socket.timeout):
             s.recv(10)
+    # Logged once, however many clients knock meanwhile.
+    assert d.log().count("max_connections (10) reached") == 1
     for i, s in enumerate(first[:5]):    # the existing ones are unaffected
         s.sendall(b"still %d" % i)
         assert s.recv(20) == b"still %d" % i
@@ -224,7 +230,6 @@ def test_max_connections(start_echod):
         while len(got) < 7:
             got += s.recv(10)
         assert got == b"waiting"
-    assert d.log().count("max_connections (10) reached") == 1
     for s in first[3:] + extra:
         s.close()
 
@@ -260,7 +265,8 @@ def test_descriptor_exhaustion(start_echod, tmp_path):
     cpu = cpu_seconds(d.proc.pid) - cpu0
     wall = time.monotonic() - t0
     print("saturated: %.3f s CPU in %.1f s" % (cpu, wall))
-    assert cpu < 0.1 * wall, cpu
+    if not SANITIZED:
+        assert cpu < 0.1 * wall, cpu
 
     for s in served[:3]:    # still serving what it has
         s.sendall(b"y")
