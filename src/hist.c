@@ -1,0 +1,119 @@
+/* The latency histogram of echoload.  A pure leaf, tested from values. */
+#include "config.h"
+
+#include <string.h>
+
+#include "hist.h"
+
+/* Empty the histogram. */
+void
+hist_init(struct hist *h)
+{
+	memset(h, 0, sizeof(*h));
+	h->min = UINT64_MAX;
+}
+
+/* The bucket that holds value v. */
+unsigned
+hist_bucket(uint64_t v)
+{
+	unsigned	 e;
+
+	if (v < HIST_SUB)
+		return ((unsigned)v);
+	e = 63 - (unsigned)__builtin_clzll(v);	/* floor(log2 v) >= 5 */
+	return ((e - HIST_SUB_BITS + 1) * HIST_SUB +
+	    (unsigned)((v >> (e - HIST_SUB_BITS)) & (HIST_SUB - 1)));
+}
+
+/* The smallest value in bucket i. */
+uint64_t
+hist_bucket_low(unsigned i)
+{
+	unsigned	 e;
+
+	if (i < HIST_SUB)
+		return (i);
+	e = i / HIST_SUB + HIST_SUB_BITS - 1;
+	return ((uint64_t)(HIST_SUB + i % HIST_SUB) << (e - HIST_SUB_BITS));
+}
+
+/* The largest value in bucket i. */
+uint64_t
+hist_bucket_high(unsigned i)
+{
+	unsigned	 e;
+
+	if (i < HIST_SUB)
+		return (i);
+	e = i / HIST_SUB + HIST_SUB_BITS - 1;
+	return (hist_bucket_low(i) + ((uint64_t)1 << (e - HIST_SUB_BITS)) - 1);
+}
+
+/* Count one value. */
+void
+hist_add(struct hist *h, uint64_t v)
+{
+	h->b[hist_bucket(v)]++;
+	h->count++;
+	h->sum += v;
+	if (v < h->min)
+		h->min = v;
+	if (v > h->max)
+		h->max = v;
+}
+
+/* Add the counts of src to dst. */
+void
+hist_merge(struct hist *dst, const struct hist *src)
+{
+	unsigned	 i;
+
+	for (i = 0; i < HIST_NBUCKETS; i++)
+		dst->b[i] += src->b[i];
+	dst->count += src->count;
+	dst->sum += src->sum;
+	if (src->min < dst->min)
+		dst->min = src->min;
+	if (src->max > dst->max)
+		dst->max = src->max;
+}
+
+/*
+ * The value at percentile p (0 to 100): the top of the bucket holding the
+ * ceil(p% of count)-th smallest value, but never above the largest value
+ * seen.  0 for an empty histogram.
+ */
+uint64_t
+hist_percentile(const struct hist *h, double p)
+{
+	uint64_t	 rank, seen = 0, v;
+	unsigned	 i;
+
+	if (h->count == 0)
+		return (0);
+	if (p <= 0)
+		return (h->min);
+	rank = (uint64_t)(p / 100.0 * (double)h->count);
+	if ((double)rank < p / 100.0 * (double)h->count)
+		rank++;
+	if (rank == 0)
+		rank = 1;
+	if (rank > h->count)
+		rank = h->count;
+	for (i = 0; i < HIST_NBUCKETS; i++) {
+		seen += h->b[i];
+		if (seen >= rank) {
+			v = hist_bucket_high(i);
+			return (v > h->max ? h->max : v);
+		}
+	}
+	return (h->max);
+}
+
+/* The mean of all values, 0 for none. */
+double
+hist_mean(const struct hist *h)
+{
+	return (h->count == 0 ? 0.0 : (double)h->sum / (double)h->count);
+}
