@@ -88,14 +88,17 @@ uint64_t
 hist_percentile(const struct hist *h, double p)
 {
 	uint64_t	 rank, seen = 0, v;
+	double		 r;
 	unsigned	 i;
 
 	if (h->count == 0)
 		return (0);
 	if (p <= 0)
 		return (h->min);
-	rank = (uint64_t)(p / 100.0 * (double)h->count);
-	if ((double)rank < p / 100.0 * (double)h->count)
+	/* ceil(p% of count), forgiving the rounding of p / 100. */
+	r = p / 100.0 * (double)h->count;
+	rank = (uint64_t)r;
+	if ((double)rank < r - 1e-9)
 		rank++;
 	if (rank == 0)
 		rank = 1;

@@ -1,0 +1,60 @@
+"""A deliberately broken echo server for testing echoload.
+
+Usage: bad_echo.py MODE   (MODE: corrupt, reorder, close, udp-corrupt,
+udp-drop).  Binds 127.0.0.1 port 0, prints the port on stdout, serves until
+killed."""
+import socket
+import sys
+import threading
+
+mode = sys.argv[1]
+
+
+def tcp_client(conn):
+    seen = 0
+    with conn:
+        while True:
+            data = conn.recv(65536)
+            if not data:
+                return
+            if mode == "corrupt" and seen <= 1000 < seen + len(data):
+                b = bytearray(data)
+                b[1000 - seen] ^= 0x20          # one flipped bit
+                data = bytes(b)
+            if mode == "reorder" and len(data) >= 2:
+                data = data[1:2] + data[0:1] + data[2:]
+            if mode == "close" and seen > 5000:
+                return
+            seen += len(data)
+            conn.sendall(data)
+
+
+def tcp_main():
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(128)
+    print(srv.getsockname()[1], flush=True)
+    while True:
+        conn, _ = srv.accept()
+        threading.Thread(target=tcp_client, args=(conn,), daemon=True).start()
+
+
+def udp_main():
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("127.0.0.1", 0))
+    print(u.getsockname()[1], flush=True)
+    n = 0
+    while True:
+        data, peer = u.recvfrom(70000)
+        n += 1
+        if mode == "udp-drop" and n % 2 == 0:
+            continue
+        if mode == "udp-corrupt" and n % 5 == 0:
+            data = data[:-1] + bytes([data[-1] ^ 1])
+        u.sendto(data, peer)
+
+
+if mode.startswith("udp"):
+    udp_main()
+else:
+    tcp_main()
