@@ -347,6 +347,7 @@ conn_send(struct lconn *c, uint64_t t_us)
 	const unsigned char	*p;
 	struct iovec		 iov[2];
 	size_t			 avail;
+	ssize_t			 sent;
 	uint32_t		 size;
 
 	if (c->dead || !c->up)
@@ -362,7 +363,21 @@ conn_send(struct lconn *c, uint64_t t_us)
 	m->got = 0;
 	if (!opt.udp) {
 		p = pattern_at(pat, c->base + c->sent, &avail);
-		if (bufferevent_write(c->bev, p, size) == -1) {
+		/* Write at once when nothing is queued: no EPOLLOUT dance. */
+		sent = 0;
+		if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+			sent = send(bufferevent_getfd(c->bev), p, size,
+			    MSG_DONTWAIT | MSG_NOSIGNAL);
+			if (sent == -1 && errno != EAGAIN && errno != EINTR) {
+				COUNT(c->t, resets, 1);
+				conn_kill(c);
+				return;
+			}
+			if (sent < 0)
+				sent = 0;
+		}
+		if ((size_t)sent < size && bufferevent_write(c->bev, p + sent,
+		    size - (size_t)sent) == -1) {
 			conn_kill(c);
 			return;
 		}
