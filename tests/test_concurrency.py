@@ -333,3 +333,21 @@ def test_second_echod_on_same_port_fails(start_echod):
     assert e.proc.wait(10) == 69
     assert "cannot bind tcp 127.0.0.1:%d: Address already in use" % port \
         in e.log()
+
+
+def test_nofile_raised_and_limit_warning(start_echod):
+    """echod raises its soft descriptor limit to the hard one and warns
+    when max_connections cannot fit under it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+
+    def low_soft():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+
+    d = start_echod(config(tcp_max_connections=str(hard + 1000)),
+                    preexec=low_soft)
+    d.wait_log(r"descriptor limit %d$" % hard)
+    d.wait_log(r"max_connections %d does not fit the descriptor limit of %d"
+               % (hard + 1000, hard))
+    with open("/proc/%d/limits" % d.proc.pid) as f:
+        line = [l for l in f if l.startswith("Max open files")][0]
+    assert line.split()[3] == str(hard)
