@@ -54,6 +54,8 @@ static int	conf_set_udp_listen(struct conf_parser *, const char *,
 		    const char **);
 static int	conf_set_workers(struct conf_parser *, const char *,
 		    const char **);
+static int	conf_set_user(struct conf_parser *, const char *,
+		    const char **);
 static int	conf_set_tcp_max_connections(struct conf_parser *,
 		    const char *, const char **);
 static int	conf_set_tcp_idle_timeout(struct conf_parser *, const char *,
@@ -65,6 +67,7 @@ static const struct conf_key conf_keys[] = {
 	{ "server", "log_level", 0, conf_set_log_level },
 	{ "server", "shutdown_timeout", 0, conf_set_shutdown_timeout },
 	{ "server", "workers", 0, conf_set_workers },
+	{ "server", "user", 0, conf_set_user },
 	{ "tcp", "listen", 1, conf_set_tcp_listen },
 	{ "tcp", "buffer_limit", 0, conf_set_tcp_buffer_limit },
 	{ "tcp", "max_connections", 0, conf_set_tcp_max_connections },
@@ -287,6 +290,22 @@ conf_set_workers(struct conf_parser *p, const char *v, const char **why)
 		return (-1);
 	}
 	p->conf->workers = (unsigned)n;
+	return (0);
+}
+
+static int
+conf_set_user(struct conf_parser *p, const char *v, const char **why)
+{
+	size_t	 len = strlen(v);
+
+	/* A POSIX portable user name; whether it exists is checked later. */
+	if (len == 0 || len >= sizeof(p->conf->user) || *v == '-' ||
+	    strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789._-") != len) {
+		*why = "is not a user name";
+		return (-1);
+	}
+	memcpy(p->conf->user, v, len + 1);
 	return (0);
 }
 

@@ -25,6 +25,7 @@ struct conf {
 	int			log_level;	/* syslog priority, LOG_ERR..LOG_DEBUG */
 	uint64_t		shutdown_timeout_ms;
 	unsigned		workers;	/* 0: one per CPU */
+	char			user[64];	/* empty: stay who we are */
 	struct addr_list	tcp_listen;
 	size_t			tcp_buffer_limit;
 	size_t			tcp_max_connections; /* 0: no limit of its own */

@@ -55,7 +55,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 		evbuffer_drain(in, len);
 		return;
 	}
-	c->w->stats.tcp_bytes += len;
+	STAT_ADD(&c->w->stats, tcp_bytes, len);
 	if (evbuffer_get_length(out) == 0 &&
 	    evbuffer_write(in, bufferevent_getfd(bev)) == -1 &&
 	    errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
@@ -71,7 +71,8 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 		conn_free(c);
 		return;
 	}
-	if (evbuffer_get_length(out) >= c->w->srv->conf.tcp_buffer_limit) {
+	if (evbuffer_get_length(out) >= atomic_load_explicit(
+	    &c->w->srv->live.buffer_limit, memory_order_relaxed)) {
 		bufferevent_disable(bev, EV_READ);
 		c->flags |= CONN_PAUSED;
 	}
@@ -112,7 +113,7 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	if ((what & BEV_EVENT_TIMEOUT) && !c->w->draining) {
 		log_debug("conn %d: idle timeout", fd);
-		c->w->stats.idle_timeouts++;
+		STAT_ADD(&c->w->stats, idle_timeouts, 1);
 		conn_free(c);
 		return;
 	}
@@ -150,9 +151,6 @@ conn_new(struct worker *w, int fd, const struct sockaddr *sa,
 {
 	struct conn	*c;
 	char		 peer[ADDR_STRLEN];
-	uint64_t	 ms = w->srv->conf.tcp_idle_timeout_ms;
-	struct timeval	 tv = { (time_t)(ms / 1000),
-			    (suseconds_t)(ms % 1000) * 1000 };
 	int		 on = 1;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
@@ -170,13 +168,8 @@ conn_new(struct worker *w, int fd, const struct sockaddr *sa,
 	}
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb,
 	    c);
-	/*
-	 * The idle timeout: no input for that long while reading, or no
-	 * output progress while echo is pending (a client that stopped
-	 * reading, whose reading we paused) closes the connection.
-	 */
-	if ((ms > 0 && bufferevent_set_timeouts(c->bev, &tv, &tv) == -1) ||
-	    bufferevent_enable(c->bev, EV_READ) == -1) {
+	conn_set_idle_timeout(c);
+	if (bufferevent_enable(c->bev, EV_READ) == -1) {
 		log_warnx("conn %d: cannot enable reading", fd);
 		bufferevent_free(c->bev);
 		free(c);
@@ -185,7 +178,8 @@ conn_new(struct worker *w, int fd, const struct sockaddr *sa,
 	}
 	TAILQ_INSERT_TAIL(&w->conns, c, entry);
 	w->nconns++;
-	w->stats.conns_accepted++;
+	STAT_ADD(&w->stats, conns_accepted, 1);
+	STAT_ADD(&w->stats, conns_active, 1);
 	log_debug("conn %d: accepted from %s by worker %d", fd,
 	    addr_format(sa, salen, peer, sizeof(peer)), w->id);
 	return;
@@ -195,6 +189,28 @@ fail_free:
 fail_close:
 	close(fd);
 	atomic_fetch_sub(&w->srv->nconns, 1);
+}
+
+/*
+ * Arm the idle timeout, or disarm it when idle_timeout is 0: no input for
+ * that long while reading, or no output progress while echo is pending (a
+ * client that stopped reading, whose reading we paused), closes the
+ * connection.  Draining connections keep the drain's own timeouts.
+ */
+void
+conn_set_idle_timeout(struct conn *c)
+{
+	uint64_t	 ms = atomic_load_explicit(&c->w->srv->live.idle_timeout_ms,
+			    memory_order_relaxed);
+	struct timeval	 tv = { (time_t)(ms / 1000),
+			    (suseconds_t)(ms % 1000) * 1000 };
+
+	if (c->w->draining)
+		return;
+	if (bufferevent_set_timeouts(c->bev, ms > 0 ? &tv : NULL,
+	    ms > 0 ? &tv : NULL) == -1)
+		log_warnx("conn %d: cannot set the idle timeout",
+		    (int)bufferevent_getfd(c->bev));
 }
 
 /*
@@ -290,6 +306,7 @@ conn_free(struct conn *c)
 
 	TAILQ_REMOVE(&w->conns, c, entry);
 	w->nconns--;
+	STAT_ADD(&w->stats, conns_active, -1);
 	atomic_fetch_sub(&w->srv->nconns, 1);
 	bufferevent_free(c->bev);
 	free(c);

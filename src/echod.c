@@ -102,9 +102,9 @@ main(int argc, char *argv[])
 	}
 
 	log_init(conf.log_level);
-	rc = server_init(&srv, &conf);
-	if (rc == 0)
-		rc = server_run(&srv);
+	rc = server_init(&srv, &conf, path);
+	if (rc == EX_OK && server_run(&srv) == -1)
+		rc = EX_SOFTWARE;
 	/*
 	 * Freeing the signal events restores the default actions; a late
 	 * SIGTERM must not turn a clean exit into death by signal.
@@ -114,5 +114,5 @@ main(int argc, char *argv[])
 	sigaddset(&late, SIGINT);
 	sigprocmask(SIG_BLOCK, &late, NULL);
 	server_free(&srv);
-	return (rc == 0 ? EX_OK : EX_UNAVAILABLE);
+	return (rc);
 }

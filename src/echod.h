@@ -10,6 +10,7 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,6 +46,8 @@ struct tcp_listener {
 	struct event			*retry;	/* resume after a pause */
 	int				 paused;
 	int				 failing; /* accept errors logged */
+	struct addr			 addr;	/* as configured */
+	int				 inherited; /* from systemd */
 	char				 name[ADDR_STRLEN];
 };
 TAILQ_HEAD(tcp_list, tcp_listener);
@@ -55,21 +58,59 @@ struct udp_listener {
 	struct worker			*w;
 	int				 fd;
 	struct event			*ev;
+	struct addr			 addr;	/* as configured */
+	int				 inherited; /* from systemd */
 	char				 name[ADDR_STRLEN];
 };
 TAILQ_HEAD(udp_list, udp_listener);
 
-/* Counters, written only by the worker that owns them. */
+/*
+ * Counters.  Each worker is the only writer of its own, with a relaxed
+ * load and store (STAT_ADD: no lock, no read-modify-write instruction);
+ * other threads read them with relaxed loads, so reading them is free of
+ * data races.
+ */
+typedef _Atomic uint64_t counter_t;
 struct stats {
+	counter_t	conns_accepted;
+	counter_t	conns_active;
+	counter_t	tcp_bytes;
+	counter_t	udp_datagrams;
+	counter_t	udp_bytes;
+	counter_t	udp_dropped;
+	counter_t	idle_timeouts;
+	counter_t	limit_refused;
+	counter_t	cut_conns;	/* cut at shutdown with echo pending */
+	counter_t	cut_bytes;
+};
+#define STAT_ADD(st, field, n)						\
+	atomic_store_explicit(&(st)->field, atomic_load_explicit(		\
+	    &(st)->field, memory_order_relaxed) + (n), memory_order_relaxed)
+#define STAT_GET(st, field)						\
+	atomic_load_explicit(&(st)->field, memory_order_relaxed)
+
+/* The same counters summed over the workers, as plain numbers. */
+struct totals {
 	uint64_t	conns_accepted;
+	uint64_t	conns_active;
 	uint64_t	tcp_bytes;
 	uint64_t	udp_datagrams;
 	uint64_t	udp_bytes;
 	uint64_t	udp_dropped;
 	uint64_t	idle_timeouts;
 	uint64_t	limit_refused;
-	uint64_t	cut_conns;	/* cut at shutdown with echo pending */
+	uint64_t	cut_conns;
 	uint64_t	cut_bytes;
+};
+
+/*
+ * Settings a reload changes while the workers run: the main thread stores
+ * them, workers load them (relaxed atomics).
+ */
+struct live {
+	_Atomic size_t		buffer_limit;
+	_Atomic size_t		max_connections;
+	_Atomic uint64_t	idle_timeout_ms;
 };
 
 /* Buffers for moving a batch of datagrams with recvmmsg and sendmmsg. */
@@ -94,22 +135,43 @@ struct worker {
 	int			 draining;
 	int			 cmd_pipe[2];	/* commands from the main thread */
 	struct event		*cmd_ev;
+	struct event		*heartbeat_ev;	/* for systemd's watchdog */
+	_Atomic uint64_t	 heartbeat;
 	struct udp_batch	*udp;
 };
 
-#define WORKER_CMD_DRAIN	'd'	/* stop listening, drain, then end */
-#define WORKER_CMD_CUT		'c'	/* close everything now, then end */
+/* A command from the main thread, written whole to a worker's pipe. */
+struct worker_cmd {
+	int		op;
+#define WORKER_CMD_DRAIN	1	/* stop listening, drain, then end */
+#define WORKER_CMD_CUT		2	/* close everything now, then end */
+#define WORKER_CMD_RELOAD	3	/* apply the live settings */
+#define WORKER_CMD_ADD		4	/* serve the socket fd of type */
+#define WORKER_CMD_DEL		5	/* close listeners of type on addr */
+	int		fd;
+	int		type;		/* SOCK_STREAM or SOCK_DGRAM */
+	struct addr	addr;
+	char		name[ADDR_STRLEN];
+};
 
 /* The daemon: the main thread's loop (signals, shutdown) and the workers. */
 struct server {
 	struct event_base	*base;
-	struct conf		 conf;
+	struct conf		 conf;		/* the main thread's */
+	const char		*conf_path;
+	struct live		 live;
 	struct worker		*workers;
 	unsigned		 nworkers;
+	int			 activated;	/* sockets came from systemd */
 	_Atomic size_t		 nconns;	/* across all workers */
 	_Atomic int		 at_limit;	/* max_connections reached */
-	struct event		*sigterm, *sigint;
+	struct event		*sigterm, *sigint, *sighup, *sigusr1;
 	struct event		*shutdown_timer;
+	struct event		*status_timer;
+	struct event		*watchdog_timer;
+	uint64_t		 watchdog_usec;	/* 0: no watchdog */
+	uint64_t		*heartbeats;	/* last seen, per worker */
+	time_t			 started;
 	int			 done_pipe[2];	/* a byte from each worker that ends */
 	struct event		*done_ev;
 	unsigned		 ndone;
@@ -118,36 +180,42 @@ struct server {
 };
 
 /* server.c */
-int	server_init(struct server *, struct conf *);
+int	server_init(struct server *, struct conf *, const char *);
 int	server_run(struct server *);
 void	server_free(struct server *);
+void	server_totals(struct server *, struct totals *);
 
 /* worker.c */
 int	worker_init(struct worker *, struct server *, int);
 int	worker_start(struct worker *);
 void	worker_join(struct worker *);
-void	worker_send(struct worker *, char);
+int	worker_send(struct worker *, const struct worker_cmd *);
 void	worker_conn_gone(struct worker *);
 void	worker_free(struct worker *);
 
 /* tcp.c */
-int	tcp_listen(struct worker *, const struct addr *, int);
+int	tcp_attach(struct worker *, int, const struct addr *, const char *,
+	    int);
 void	tcp_pause(struct tcp_listener *, unsigned);
 void	tcp_close(struct tcp_listener *);
 
 /* udp.c */
 struct udp_batch *udp_batch_new(void);
 void	udp_batch_free(struct udp_batch *);
-int	udp_listen(struct worker *, const struct addr *, int);
+int	udp_attach(struct worker *, int, const struct addr *, const char *,
+	    int);
 void	udp_close(struct udp_listener *);
 
 /* conn.c */
 void	conn_new(struct worker *, int, const struct sockaddr *, socklen_t);
+void	conn_set_idle_timeout(struct conn *);
 void	conn_drain(struct conn *);
 void	conn_free(struct conn *);
 
 /* net.c */
 int	net_bind(int, const struct addr *, int, char *, size_t);
 int	net_probe(int, const struct addr *, struct addr *);
+int	net_listen_all(struct server *, int, const struct addr *, int *,
+	    char *, size_t);
 
 #endif

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "echod.h"
+#include "log.h"
 
 /* Make a socket of the given type bound to a.  Return it or -1 (errno). */
 static int
@@ -85,4 +86,50 @@ net_probe(int type, const struct addr *a, struct addr *out)
 	}
 	close(fd);
 	return (0);
+}
+
+/*
+ * Bind a for every worker of srv: one socket each, with SO_REUSEPORT when
+ * there are several, after a probe that the address is free (which also
+ * fixes port 0 to one port for all).  TCP sockets are made to listen.
+ * Fill fds[0..nworkers-1] and name (as bound).  Return 0, or -1 with
+ * every socket closed (logged, naming the address).
+ */
+int
+net_listen_all(struct server *srv, int type, const struct addr *a, int *fds,
+    char *name, size_t namelen)
+{
+	const char	*proto = type == SOCK_STREAM ? "tcp" : "udp";
+	struct addr	 b = *a;
+	char		 want[ADDR_STRLEN];
+	unsigned	 k, n;
+	int		 reuse = srv->nworkers > 1;
+
+	addr_format((const struct sockaddr *)&a->ss, a->len, want,
+	    sizeof(want));
+	if (reuse && net_probe(type, a, &b) == -1) {
+		log_msg(LOG_ERR, "cannot bind %s %s: %s", proto, want,
+		    strerror(errno));
+		return (-1);
+	}
+	for (k = 0; k < srv->nworkers; k++) {
+		fds[k] = net_bind(type, &b, reuse, name, namelen);
+		if (fds[k] == -1) {
+			log_msg(LOG_ERR, "cannot bind %s %s: %s", proto, want,
+			    strerror(errno));
+			break;
+		}
+		if (type == SOCK_STREAM &&
+		    listen(fds[k], srv->conf.tcp_backlog) == -1) {
+			log_msg(LOG_ERR, "cannot listen on tcp %s: %s", want,
+			    strerror(errno));
+			close(fds[k]);
+			break;
+		}
+	}
+	if (k == srv->nworkers)
+		return (0);
+	for (n = 0; n < k; n++)
+		close(fds[n]);
+	return (-1);
 }

@@ -1,38 +1,125 @@
 /*
  * The daemon's lifecycle.  The main thread binds every address for every
- * worker, starts the workers, and then runs a loop of its own for the
- * signals and the shutdown timer only; on SIGTERM or SIGINT it tells the
- * workers to drain and waits for each to end.
+ * worker (or takes the sockets systemd passed), drops privileges, starts
+ * the workers, and then runs a loop of its own for signals and timers
+ * only: SIGTERM and SIGINT drain, SIGHUP reloads, SIGUSR1 logs a summary;
+ * it talks to systemd (readiness, status, watchdog).
  */
 #include "config.h"
 
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <inttypes.h>
+#include <pwd.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
 #include "echod.h"
 #include "log.h"
+#include "notify.h"
 
 /* Descriptors kept aside for listeners, pipes, logging and the like. */
 #define SERVER_FD_RESERVE	64
+#define SERVER_STATUS_SECONDS	5
 
-/* Tell every worker the same command. */
+/* Tell every worker the same simple command. */
 static void
-server_tell(struct server *srv, char cmd)
+server_tell(struct server *srv, int op)
 {
+	struct worker_cmd	 cmd;
+	unsigned		 i;
+
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.op = op;
+	cmd.fd = -1;
+	for (i = 0; i < srv->nworkers; i++)
+		worker_send(&srv->workers[i], &cmd);
+}
+
+/* Sum the workers' counters. */
+void
+server_totals(struct server *srv, struct totals *t)
+{
+	struct stats	*s;
 	unsigned	 i;
 
-	for (i = 0; i < srv->nworkers; i++)
-		worker_send(&srv->workers[i], cmd);
+	memset(t, 0, sizeof(*t));
+	for (i = 0; i < srv->nworkers; i++) {
+		s = &srv->workers[i].stats;
+		t->conns_accepted += STAT_GET(s, conns_accepted);
+		t->conns_active += STAT_GET(s, conns_active);
+		t->tcp_bytes += STAT_GET(s, tcp_bytes);
+		t->udp_datagrams += STAT_GET(s, udp_datagrams);
+		t->udp_bytes += STAT_GET(s, udp_bytes);
+		t->udp_dropped += STAT_GET(s, udp_dropped);
+		t->idle_timeouts += STAT_GET(s, idle_timeouts);
+		t->limit_refused += STAT_GET(s, limit_refused);
+		t->cut_conns += STAT_GET(s, cut_conns);
+		t->cut_bytes += STAT_GET(s, cut_bytes);
+	}
+}
+
+/* One line that sums up the counters, for the log and for systemd. */
+static void
+server_summary(struct server *srv, char *buf, size_t len)
+{
+	struct totals	 t;
+
+	server_totals(srv, &t);
+	snprintf(buf, len, "%" PRIu64 " connections open, %" PRIu64
+	    " served; %" PRIu64 " tcp bytes and %" PRIu64 " udp datagrams "
+	    "echoed; %" PRIu64 " udp replies dropped", t.conns_active,
+	    t.conns_accepted, t.tcp_bytes, t.udp_datagrams, t.udp_dropped);
+}
+
+/* Timer callback: refresh systemd's STATUS= line. */
+static void
+server_status_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server	*srv = arg;
+	char		 buf[256];
+
+	server_summary(srv, buf, sizeof(buf));
+	notify("STATUS=%s%s", srv->draining ? "draining: " : "", buf);
+}
+
+/*
+ * Timer callback: feed systemd's watchdog, but only if every worker's
+ * loop has ticked since the last time.
+ */
+static void
+server_watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server	*srv = arg;
+	uint64_t	 beat;
+	unsigned	 i;
+	int		 alive = 1;
+
+	for (i = 0; i < srv->nworkers; i++) {
+		if (!srv->workers[i].started)
+			continue;	/* ended after its drain */
+		beat = atomic_load_explicit(&srv->workers[i].heartbeat,
+		    memory_order_relaxed);
+		if (beat == srv->heartbeats[i]) {
+			log_warnx("worker %u is not responding", i);
+			alive = 0;
+		}
+		srv->heartbeats[i] = beat;
+	}
+	if (alive)
+		notify("WATCHDOG=1");
 }
 
 /* Timer callback: the drain took longer than shutdown_timeout. */
@@ -45,7 +132,204 @@ server_shutdown_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	server_tell(srv, WORKER_CMD_CUT);
 }
 
-/* Stop accepting and start draining; a second signal cuts at once. */
+/*
+ * Bind a for every worker and hand each its socket: directly before the
+ * workers run, by command once they do.  Return 0 or -1 (logged).
+ */
+static int
+server_listen(struct server *srv, int type, const struct addr *a,
+    int running)
+{
+	struct worker_cmd	 cmd;
+	char			 name[ADDR_STRLEN];
+	int			*fds;
+	unsigned		 k;
+	int			 rc = 0;
+
+	if ((fds = calloc(srv->nworkers, sizeof(*fds))) == NULL) {
+		log_msg(LOG_ERR, "out of memory");
+		return (-1);
+	}
+	if (net_listen_all(srv, type, a, fds, name, sizeof(name)) == -1) {
+		free(fds);
+		return (-1);
+	}
+	for (k = 0; k < srv->nworkers; k++) {
+		if (!running) {
+			if ((type == SOCK_STREAM ? tcp_attach : udp_attach)(
+			    &srv->workers[k], fds[k], a, name, 0) == -1)
+				rc = -1;
+			continue;
+		}
+		memset(&cmd, 0, sizeof(cmd));
+		cmd.op = WORKER_CMD_ADD;
+		cmd.fd = fds[k];
+		cmd.type = type;
+		cmd.addr = *a;
+		snprintf(cmd.name, sizeof(cmd.name), "%s", name);
+		if (worker_send(&srv->workers[k], &cmd) == -1) {
+			close(fds[k]);
+			rc = -1;
+		}
+	}
+	free(fds);
+	log_notice("listening on %s %s", type == SOCK_STREAM ? "tcp" : "udp",
+	    name);
+	return (rc);
+}
+
+/*
+ * Serve the sockets systemd passed: every worker gets its own duplicate
+ * of each.  Return 0 or a sysexits code (logged).
+ */
+static int
+server_adopt(struct server *srv, const int *fds, int n)
+{
+	struct addr	 a;
+	char		 name[ADDR_STRLEN];
+	unsigned	 k;
+	int		 i, type, fd, fl;
+
+	for (i = 0; i < n; i++) {
+		if ((type = notify_socket_type(fds[i])) == -1) {
+			log_msg(LOG_ERR, "socket %d passed by systemd is "
+			    "neither a listening TCP socket nor a UDP socket",
+			    fds[i]);
+			return (EX_CONFIG);
+		}
+		a.len = sizeof(a.ss);
+		if (getsockname(fds[i], (struct sockaddr *)&a.ss, &a.len) ==
+		    -1 || (fl = fcntl(fds[i], F_GETFL)) == -1 ||
+		    fcntl(fds[i], F_SETFL, fl | O_NONBLOCK) == -1 ||
+		    fcntl(fds[i], F_SETFD, FD_CLOEXEC) == -1) {
+			log_msg(LOG_ERR, "socket %d passed by systemd: %s",
+			    fds[i], strerror(errno));
+			return (EX_OSERR);
+		}
+		addr_format((struct sockaddr *)&a.ss, a.len, name,
+		    sizeof(name));
+		for (k = 0; k < srv->nworkers; k++) {
+			fd = k == 0 ? fds[i] : fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
+			if (fd == -1) {
+				log_msg(LOG_ERR, "dup: %s", strerror(errno));
+				return (EX_OSERR);
+			}
+			if ((type == SOCK_STREAM ? tcp_attach : udp_attach)(
+			    &srv->workers[k], fd, &a, name, 1) == -1)
+				return (EX_OSERR);
+		}
+		log_notice("listening on %s %s (from systemd)",
+		    type == SOCK_STREAM ? "tcp" : "udp", name);
+	}
+	return (EX_OK);
+}
+
+/*
+ * Reload: close the listeners of addresses no longer configured and bind
+ * the new ones, leaving every connection alone.  An address that cannot
+ * be bound is logged and left out of the list, so the next reload tries
+ * it again.
+ */
+static void
+server_relisten(struct server *srv, int type, const struct addr_list *old,
+    struct addr_list *new)
+{
+	struct worker_cmd	 cmd;
+	char			 name[ADDR_STRLEN];
+	size_t			 i, j;
+	unsigned		 k;
+
+	for (i = 0; i < old->n; i++) {
+		for (j = 0; j < new->n; j++)
+			if (addr_equal(&old->v[i], &new->v[j]))
+				break;
+		if (j < new->n)
+			continue;
+		memset(&cmd, 0, sizeof(cmd));
+		cmd.op = WORKER_CMD_DEL;
+		cmd.fd = -1;
+		cmd.type = type;
+		cmd.addr = old->v[i];
+		for (k = 0; k < srv->nworkers; k++)
+			worker_send(&srv->workers[k], &cmd);
+		log_notice("no longer listening on %s %s",
+		    type == SOCK_STREAM ? "tcp" : "udp",
+		    addr_format((struct sockaddr *)&old->v[i].ss,
+		    old->v[i].len, name, sizeof(name)));
+	}
+	for (j = 0; j < new->n; ) {
+		for (i = 0; i < old->n; i++)
+			if (addr_equal(&old->v[i], &new->v[j]))
+				break;
+		if (i < old->n || server_listen(srv, type, &new->v[j], 1) == 0) {
+			j++;
+			continue;
+		}
+		memmove(&new->v[j], &new->v[j + 1],
+		    (new->n - j - 1) * sizeof(new->v[0]));
+		new->n--;
+	}
+}
+
+/* Set the settings workers read while they run. */
+static void
+server_set_live(struct server *srv)
+{
+	atomic_store(&srv->live.buffer_limit, srv->conf.tcp_buffer_limit);
+	atomic_store(&srv->live.max_connections,
+	    srv->conf.tcp_max_connections);
+	atomic_store(&srv->live.idle_timeout_ms,
+	    srv->conf.tcp_idle_timeout_ms);
+}
+
+/*
+ * SIGHUP: parse the file into a fresh configuration and switch to it only
+ * if it is valid; otherwise log why and keep running as before.
+ */
+static void
+server_reload(struct server *srv)
+{
+	struct conf	 old, nc;
+	char		 err[CONF_ERRLEN];
+
+	notify("RELOADING=1");
+	log_notice("SIGHUP: reloading %s", srv->conf_path);
+	conf_init(&nc);
+	if (conf_load(&nc, srv->conf_path, err, sizeof(err)) != 0) {
+		log_msg(LOG_ERR, "reload failed, keeping the running "
+		    "configuration: %s", err);
+		conf_free(&nc);
+		notify("READY=1");
+		return;
+	}
+	if (nc.workers != srv->conf.workers)
+		log_warnx("reload: a new number of workers takes a restart");
+	if (strcmp(nc.user, srv->conf.user) != 0)
+		log_warnx("reload: a new user takes a restart");
+	old = srv->conf;
+	srv->conf = nc;
+	/* What needs the start-up state stays as it is. */
+	srv->conf.workers = old.workers;
+	memcpy(srv->conf.user, old.user, sizeof(srv->conf.user));
+	log_setlevel(srv->conf.log_level);
+	server_set_live(srv);
+	if (srv->activated)
+		log_info("reload: listen addresses come from systemd; "
+		    "[tcp] listen and [udp] listen are not used");
+	else {
+		server_relisten(srv, SOCK_STREAM, &old.tcp_listen,
+		    &srv->conf.tcp_listen);
+		server_relisten(srv, SOCK_DGRAM, &old.udp_listen,
+		    &srv->conf.udp_listen);
+	}
+	conf_free(&old);
+	server_tell(srv, WORKER_CMD_RELOAD);
+	log_notice("reloaded %s", srv->conf_path);
+	notify("READY=1");
+	server_status_cb(-1, 0, srv);
+}
+
+/* Signal callback: stop, reload, or log a summary. */
 static void
 server_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
@@ -53,7 +337,18 @@ server_signal_cb(evutil_socket_t sig, short what, void *arg)
 	uint64_t	 ms = srv->conf.shutdown_timeout_ms;
 	struct timeval	 tv = { (time_t)(ms / 1000),
 			    (suseconds_t)(ms % 1000) * 1000 };
+	char		 buf[256];
 
+	if (sig == SIGHUP) {
+		if (!srv->draining)
+			server_reload(srv);
+		return;
+	}
+	if (sig == SIGUSR1) {
+		server_summary(srv, buf, sizeof(buf));
+		log_notice("%s", buf);
+		return;
+	}
 	if (srv->draining) {
 		log_notice("signal %d again: stopping now", (int)sig);
 		srv->cut_reason = "second signal";
@@ -62,7 +357,9 @@ server_signal_cb(evutil_socket_t sig, short what, void *arg)
 	}
 	log_notice("signal %d: stopping; draining %zu connections for up "
 	    "to %" PRIu64 " ms", (int)sig, atomic_load(&srv->nconns), ms);
+	notify("STOPPING=1");
 	srv->draining = 1;
+	server_status_cb(-1, 0, srv);
 	if (evtimer_add(srv->shutdown_timer, &tv) == -1) {
 		srv->cut_reason = "no shutdown timer";
 		server_tell(srv, WORKER_CMD_CUT);
@@ -137,108 +434,165 @@ server_raise_nofile(struct server *srv)
 }
 
 /*
- * Bind every address of one protocol for every worker.  With more than
- * one worker each binds its own socket with SO_REUSEPORT, after a probe
- * that the address is free and that fixes the port when it is 0.
+ * With user set and started as root: become that user, and its group, for
+ * good, now that the sockets are bound.  Return 0 or a sysexits code.
  */
 static int
-server_bind(struct server *srv, int type, const struct addr_list *list)
+server_drop_privileges(struct server *srv)
 {
-	struct addr	 a;
-	char		 name[ADDR_STRLEN];
-	size_t		 i;
-	unsigned	 k;
-	int		 reuse = srv->nworkers > 1;
+	const char	*user = srv->conf.user;
+	struct passwd	*pw;
 
-	for (i = 0; i < list->n; i++) {
-		a = list->v[i];
-		if (reuse && net_probe(type, &list->v[i], &a) == -1) {
-			log_msg(LOG_ERR, "cannot bind %s %s: %s",
-			    type == SOCK_STREAM ? "tcp" : "udp",
-			    addr_format((struct sockaddr *)&list->v[i].ss,
-			    list->v[i].len, name, sizeof(name)),
-			    strerror(errno));
+	if (*user == '\0')
+		return (EX_OK);
+	if (geteuid() != 0) {
+		log_warnx("user = %s is ignored: echod was not started as root",
+		    user);
+		return (EX_OK);
+	}
+	errno = 0;
+	if ((pw = getpwnam(user)) == NULL) {
+		log_msg(LOG_ERR, "user %s: %s", user,
+		    errno != 0 ? strerror(errno) : "no such user");
+		return (EX_NOUSER);
+	}
+	if (setgroups(1, &pw->pw_gid) == -1 ||
+	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1) {
+		log_msg(LOG_ERR, "cannot become user %s: %s", user,
+		    strerror(errno));
+		return (EX_OSERR);
+	}
+	if (pw->pw_uid != 0 && (setuid(0) != -1 || seteuid(0) != -1)) {
+		log_msg(LOG_ERR, "could become root again after dropping to "
+		    "%s", user);
+		return (EX_OSERR);
+	}
+	log_info("running as user %s (uid %u, gid %u)", user,
+	    (unsigned)pw->pw_uid, (unsigned)pw->pw_gid);
+	return (EX_OK);
+}
+
+/* Create the main loop's signal and timer events.  Return 0 or -1. */
+static int
+server_events(struct server *srv)
+{
+	struct timeval	 tv = { SERVER_STATUS_SECONDS, 0 };
+
+	srv->sigterm = evsignal_new(srv->base, SIGTERM, server_signal_cb, srv);
+	srv->sigint = evsignal_new(srv->base, SIGINT, server_signal_cb, srv);
+	srv->sighup = evsignal_new(srv->base, SIGHUP, server_signal_cb, srv);
+	srv->sigusr1 = evsignal_new(srv->base, SIGUSR1, server_signal_cb, srv);
+	srv->shutdown_timer = evtimer_new(srv->base,
+	    server_shutdown_timeout_cb, srv);
+	srv->status_timer = event_new(srv->base, -1, EV_PERSIST,
+	    server_status_cb, srv);
+	srv->done_ev = event_new(srv->base, srv->done_pipe[0],
+	    EV_READ | EV_PERSIST, server_done_cb, srv);
+	if (srv->sigterm == NULL || srv->sigint == NULL ||
+	    srv->sighup == NULL || srv->sigusr1 == NULL ||
+	    srv->shutdown_timer == NULL || srv->status_timer == NULL ||
+	    srv->done_ev == NULL ||
+	    evsignal_add(srv->sigterm, NULL) == -1 ||
+	    evsignal_add(srv->sigint, NULL) == -1 ||
+	    evsignal_add(srv->sighup, NULL) == -1 ||
+	    evsignal_add(srv->sigusr1, NULL) == -1 ||
+	    event_add(srv->status_timer, &tv) == -1 ||
+	    event_add(srv->done_ev, NULL) == -1)
+		return (-1);
+	if (srv->watchdog_usec > 0) {
+		tv.tv_sec = (time_t)(srv->watchdog_usec / 2000000);
+		tv.tv_usec = (suseconds_t)(srv->watchdog_usec / 2 % 1000000);
+		srv->watchdog_timer = event_new(srv->base, -1, EV_PERSIST,
+		    server_watchdog_cb, srv);
+		srv->heartbeats = calloc(srv->nworkers,
+		    sizeof(*srv->heartbeats));
+		if (srv->watchdog_timer == NULL || srv->heartbeats == NULL ||
+		    event_add(srv->watchdog_timer, &tv) == -1)
 			return (-1);
-		}
-		for (k = 0; k < srv->nworkers; k++) {
-			if (type == SOCK_STREAM &&
-			    tcp_listen(&srv->workers[k], &a, reuse) == -1)
-				return (-1);
-			if (type == SOCK_DGRAM &&
-			    udp_listen(&srv->workers[k], &a, reuse) == -1)
-				return (-1);
-		}
 	}
 	return (0);
 }
 
 /*
  * Set up the main loop, the signals, the workers and every listener from
- * conf, whose contents the server takes over.  Return 0, or -1 after
- * logging why; then server_free releases what was set up.
+ * conf (read from path), whose contents the server takes over.  Return 0,
+ * or a sysexits code after logging why; then server_free releases what
+ * was set up.
  */
 int
-server_init(struct server *srv, struct conf *conf)
+server_init(struct server *srv, struct conf *conf, const char *path)
 {
+	int		*fds = NULL;
 	unsigned	 i;
+	size_t		 j;
+	int		 n, rc;
 
 	memset(srv, 0, sizeof(*srv));
 	srv->conf = *conf;
 	memset(conf, 0, sizeof(*conf));
+	srv->conf_path = path;
+	srv->started = time(NULL);
 	srv->done_pipe[0] = srv->done_pipe[1] = -1;
 	srv->nworkers = srv->conf.workers > 0 ? srv->conf.workers :
 	    server_ncpus();
 	if (srv->nworkers > CONF_MAX_WORKERS)
 		srv->nworkers = CONF_MAX_WORKERS;
+	server_set_live(srv);
+	srv->watchdog_usec = notify_watchdog_usec();
 
 	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
 		log_msg(LOG_ERR, "cannot ignore SIGPIPE: %s", strerror(errno));
-		return (-1);
+		return (EX_OSERR);
 	}
 	server_raise_nofile(srv);
-	if ((srv->base = event_base_new()) == NULL) {
-		log_msg(LOG_ERR, "cannot create event base");
-		return (-1);
+	if ((srv->base = event_base_new()) == NULL ||
+	    pipe2(srv->done_pipe, O_NONBLOCK | O_CLOEXEC) == -1 ||
+	    server_events(srv) == -1) {
+		log_msg(LOG_ERR, "cannot set up the main event loop");
+		return (EX_OSERR);
 	}
-	if (pipe2(srv->done_pipe, O_NONBLOCK | O_CLOEXEC) == -1) {
-		log_msg(LOG_ERR, "pipe: %s", strerror(errno));
-		return (-1);
-	}
-	srv->sigterm = evsignal_new(srv->base, SIGTERM, server_signal_cb, srv);
-	srv->sigint = evsignal_new(srv->base, SIGINT, server_signal_cb, srv);
-	srv->shutdown_timer = evtimer_new(srv->base,
-	    server_shutdown_timeout_cb, srv);
-	srv->done_ev = event_new(srv->base, srv->done_pipe[0],
-	    EV_READ | EV_PERSIST, server_done_cb, srv);
-	if (srv->sigterm == NULL || srv->sigint == NULL ||
-	    srv->shutdown_timer == NULL || srv->done_ev == NULL ||
-	    evsignal_add(srv->sigterm, NULL) == -1 ||
-	    evsignal_add(srv->sigint, NULL) == -1 ||
-	    event_add(srv->done_ev, NULL) == -1) {
-		log_msg(LOG_ERR, "cannot set up signal handling");
-		return (-1);
-	}
-
 	if ((srv->workers = calloc(srv->nworkers, sizeof(*srv->workers))) ==
 	    NULL) {
 		log_msg(LOG_ERR, "out of memory");
-		return (-1);
+		return (EX_OSERR);
 	}
 	for (i = 0; i < srv->nworkers; i++)
 		if (worker_init(&srv->workers[i], srv, (int)i) == -1)
-			return (-1);
-	if (server_bind(srv, SOCK_STREAM, &srv->conf.tcp_listen) == -1 ||
-	    server_bind(srv, SOCK_DGRAM, &srv->conf.udp_listen) == -1)
-		return (-1);
-	return (0);
+			return (EX_OSERR);
+
+	if ((n = notify_listen_fds(&fds)) < 0) {
+		log_msg(LOG_ERR, "cannot take the sockets systemd passed");
+		return (EX_OSERR);
+	}
+	if (n > 0) {
+		srv->activated = 1;
+		log_info("socket activation: %d sockets from systemd; [tcp] "
+		    "listen and [udp] listen are not used", n);
+		rc = server_adopt(srv, fds, n);
+		free(fds);
+		if (rc != EX_OK)
+			return (rc);
+	} else {
+		for (j = 0; j < srv->conf.tcp_listen.n; j++)
+			if (server_listen(srv, SOCK_STREAM,
+			    &srv->conf.tcp_listen.v[j], 0) == -1)
+				return (EX_UNAVAILABLE);
+		for (j = 0; j < srv->conf.udp_listen.n; j++)
+			if (server_listen(srv, SOCK_DGRAM,
+			    &srv->conf.udp_listen.v[j], 0) == -1)
+				return (EX_UNAVAILABLE);
+	}
+	return (server_drop_privileges(srv));
 }
 
 /* Start the workers and run until they have all ended.  Return 0 or -1. */
 int
 server_run(struct server *srv)
 {
-	struct stats	 sum;
+	struct totals	 sum;
 	sigset_t	 all, old;
+	char		 buf[256];
 	unsigned	 i;
 	int		 rc = 0;
 
@@ -252,27 +606,21 @@ server_run(struct server *srv)
 		/* Stop the ones that did start, and report failure. */
 		srv->draining = 1;
 		server_tell(srv, WORKER_CMD_CUT);
-	} else
+	} else {
 		log_notice("echod %s ready: %u workers (%s)", PACKAGE_VERSION,
 		    srv->nworkers, event_base_get_method(srv->base));
+		server_summary(srv, buf, sizeof(buf));
+		notify("READY=1\nSTATUS=%s", buf);
+	}
 
 	if (rc == 0 && event_base_dispatch(srv->base) == -1) {
 		log_msg(LOG_ERR, "event loop failed");
 		rc = -1;
 		server_tell(srv, WORKER_CMD_CUT);
 	}
-	memset(&sum, 0, sizeof(sum));
-	for (i = 0; i < srv->nworkers; i++) {
-		struct stats	*s = &srv->workers[i].stats;
-
+	for (i = 0; i < srv->nworkers; i++)
 		worker_join(&srv->workers[i]);
-		sum.conns_accepted += s->conns_accepted;
-		sum.tcp_bytes += s->tcp_bytes;
-		sum.udp_datagrams += s->udp_datagrams;
-		sum.udp_dropped += s->udp_dropped;
-		sum.cut_conns += s->cut_conns;
-		sum.cut_bytes += s->cut_bytes;
-	}
+	server_totals(srv, &sum);
 	if (sum.cut_conns > 0)
 		log_warnx("%s: cut %" PRIu64 " connections with %" PRIu64
 		    " bytes not yet echoed", srv->cut_reason != NULL ?
@@ -302,8 +650,16 @@ server_free(struct server *srv)
 		event_free(srv->sigterm);
 	if (srv->sigint != NULL)
 		event_free(srv->sigint);
+	if (srv->sighup != NULL)
+		event_free(srv->sighup);
+	if (srv->sigusr1 != NULL)
+		event_free(srv->sigusr1);
 	if (srv->shutdown_timer != NULL)
 		event_free(srv->shutdown_timer);
+	if (srv->status_timer != NULL)
+		event_free(srv->status_timer);
+	if (srv->watchdog_timer != NULL)
+		event_free(srv->watchdog_timer);
 	if (srv->done_ev != NULL)
 		event_free(srv->done_ev);
 	if (srv->base != NULL) {
@@ -314,5 +670,6 @@ server_free(struct server *srv)
 		close(srv->done_pipe[0]);
 	if (srv->done_pipe[1] != -1)
 		close(srv->done_pipe[1]);
+	free(srv->heartbeats);
 	conf_free(&srv->conf);
 }

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -25,7 +26,8 @@
 static int
 tcp_at_limit(struct server *srv)
 {
-	size_t	 max = srv->conf.tcp_max_connections;
+	size_t	 max = atomic_load_explicit(&srv->live.max_connections,
+		    memory_order_relaxed);
 
 	return (max > 0 && atomic_load(&srv->nconns) >= max);
 }
@@ -69,9 +71,11 @@ tcp_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	struct tcp_listener	*l = arg;
 	struct worker		*w = l->w;
 	struct server		*srv = w->srv;
-	size_t			 max = srv->conf.tcp_max_connections, n;
+	size_t			 max, n;
 	struct tcp_listener	*each;
 
+	max = atomic_load_explicit(&srv->live.max_connections,
+	    memory_order_relaxed);
 	if (l->failing) {
 		l->failing = 0;
 		log_notice("tcp %s: accepting again", l->name);
@@ -81,7 +85,7 @@ tcp_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 		/* Another worker took the last slot in the same instant. */
 		atomic_fetch_sub(&srv->nconns, 1);
 		close(fd);
-		w->stats.limit_refused++;
+		STAT_ADD(&w->stats, limit_refused, 1);
 		tcp_pause(l, TCP_LIMIT_POLL_MS);
 		return;
 	}
@@ -116,58 +120,43 @@ tcp_error_cb(struct evconnlistener *lev, void *arg)
 }
 
 /*
- * Bind and listen on a for worker w, and start accepting.  Return 0 or -1
- * (logged).
+ * Make worker w accept on the listening socket fd, which it then owns;
+ * a is the address as configured, name as bound.  Return 0, or -1 after
+ * closing fd (logged).
  */
 int
-tcp_listen(struct worker *w, const struct addr *a, int reuseport)
+tcp_attach(struct worker *w, int fd, const struct addr *a, const char *name,
+    int inherited)
 {
 	struct tcp_listener	*l;
-	char			 want[ADDR_STRLEN];
-	int			 fd;
 
-	addr_format((const struct sockaddr *)&a->ss, a->len, want,
-	    sizeof(want));
 	if ((l = calloc(1, sizeof(*l))) == NULL) {
-		log_msg(LOG_ERR, "tcp %s: %s", want, strerror(errno));
+		log_msg(LOG_ERR, "tcp %s: %s", name, strerror(errno));
+		close(fd);
 		return (-1);
 	}
 	l->w = w;
-	fd = net_bind(SOCK_STREAM, a, reuseport, l->name, sizeof(l->name));
-	if (fd == -1) {
-		log_msg(LOG_ERR, "cannot bind tcp %s: %s", want,
-		    strerror(errno));
-		goto fail_free;
-	}
-	if (listen(fd, w->srv->conf.tcp_backlog) == -1) {
-		log_msg(LOG_ERR, "cannot listen on tcp %s: %s", want,
-		    strerror(errno));
-		close(fd);
-		goto fail_free;
-	}
+	l->addr = *a;
+	l->inherited = inherited;
+	snprintf(l->name, sizeof(l->name), "%s", name);
 	if ((l->retry = evtimer_new(w->base, tcp_retry_cb, l)) == NULL) {
-		log_msg(LOG_ERR, "tcp %s: cannot create timer", want);
+		log_msg(LOG_ERR, "tcp %s: cannot create timer", name);
 		close(fd);
-		goto fail_free;
+		free(l);
+		return (-1);
 	}
 	l->lev = evconnlistener_new(w->base, tcp_accept_cb, l,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
 	if (l->lev == NULL) {
-		log_msg(LOG_ERR, "tcp %s: cannot create listener", want);
+		log_msg(LOG_ERR, "tcp %s: cannot create listener", name);
 		close(fd);
-		goto fail_timer;
+		event_free(l->retry);
+		free(l);
+		return (-1);
 	}
 	evconnlistener_set_error_cb(l->lev, tcp_error_cb);
 	TAILQ_INSERT_TAIL(&w->tcps, l, entry);
-	if (w->id == 0)
-		log_notice("listening on tcp %s", l->name);
 	return (0);
-
-fail_timer:
-	event_free(l->retry);
-fail_free:
-	free(l);
-	return (-1);
 }
 
 /* Stop listening and free the listener. */

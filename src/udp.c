@@ -9,6 +9,7 @@
 
 #include <sys/socket.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -60,12 +61,12 @@ udp_reply(struct udp_listener *u, struct udp_batch *b, int n)
 		if (sent == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
 		    errno == ENOBUFS)) {
 			/* The socket is full: the rest would fail too. */
-			u->w->stats.udp_dropped += (uint64_t)(n - i);
+			STAT_ADD(&u->w->stats, udp_dropped, (uint64_t)(n - i));
 			return;
 		}
 		/* This one cannot be sent (say, EACCES); skip it. */
 		log_debug("udp %s: sendmmsg: %s", u->name, strerror(errno));
-		u->w->stats.udp_dropped++;
+		STAT_ADD(&u->w->stats, udp_dropped, 1);
 		i++;
 	}
 }
@@ -76,6 +77,7 @@ udp_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct udp_listener	*u = arg;
 	struct udp_batch	*b = u->w->udp;
+	uint64_t		 bytes;
 	int			 i, n, round;
 
 	for (round = 0; round < UDP_ROUNDS; round++) {
@@ -97,12 +99,13 @@ udp_read_cb(evutil_socket_t fd, short what, void *arg)
 				    strerror(errno));
 			return;
 		}
-		for (i = 0; i < n; i++) {
+		for (i = 0, bytes = 0; i < n; i++) {
 			/* Reply with exactly what came, to whom it came from. */
 			b->iov[i].iov_len = b->msgs[i].msg_len;
-			u->w->stats.udp_bytes += b->msgs[i].msg_len;
+			bytes += b->msgs[i].msg_len;
 		}
-		u->w->stats.udp_datagrams += (uint64_t)n;
+		STAT_ADD(&u->w->stats, udp_bytes, bytes);
+		STAT_ADD(&u->w->stats, udp_datagrams, (uint64_t)n);
 		udp_reply(u, b, n);
 		if (n < UDP_BATCH)
 			return;
@@ -110,32 +113,30 @@ udp_read_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * Bind a for worker w and start echoing on it.  Return 0 or -1 (logged).
+ * Make worker w echo on the bound UDP socket fd, which it then owns; a is
+ * the address as configured, name as bound.  Return 0, or -1 after closing
+ * fd (logged).
  */
 int
-udp_listen(struct worker *w, const struct addr *a, int reuseport)
+udp_attach(struct worker *w, int fd, const struct addr *a, const char *name,
+    int inherited)
 {
 	struct udp_listener	*u;
-	char			 want[ADDR_STRLEN];
 
-	addr_format((const struct sockaddr *)&a->ss, a->len, want,
-	    sizeof(want));
 	if ((u = calloc(1, sizeof(*u))) == NULL) {
-		log_msg(LOG_ERR, "udp %s: %s", want, strerror(errno));
+		log_msg(LOG_ERR, "udp %s: %s", name, strerror(errno));
+		close(fd);
 		return (-1);
 	}
 	u->w = w;
-	u->fd = net_bind(SOCK_DGRAM, a, reuseport, u->name, sizeof(u->name));
-	if (u->fd == -1) {
-		log_msg(LOG_ERR, "cannot bind udp %s: %s", want,
-		    strerror(errno));
-		free(u);
-		return (-1);
-	}
+	u->fd = fd;
+	u->addr = *a;
+	u->inherited = inherited;
+	snprintf(u->name, sizeof(u->name), "%s", name);
 	u->ev = event_new(w->base, u->fd, EV_READ | EV_PERSIST, udp_read_cb,
 	    u);
 	if (u->ev == NULL || event_add(u->ev, NULL) == -1) {
-		log_msg(LOG_ERR, "udp %s: cannot create event", want);
+		log_msg(LOG_ERR, "udp %s: cannot create event", name);
 		if (u->ev != NULL)
 			event_free(u->ev);
 		close(u->fd);
@@ -143,8 +144,6 @@ udp_listen(struct worker *w, const struct addr *a, int reuseport)
 		return (-1);
 	}
 	TAILQ_INSERT_TAIL(&w->udps, u, entry);
-	if (w->id == 0)
-		log_notice("listening on udp %s", u->name);
 	return (0);
 }
 

@@ -6,9 +6,11 @@
  */
 #include "config.h"
 
+#include <sys/socket.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -49,44 +51,106 @@ worker_cut(struct worker *w)
 
 	w->draining = 1;
 	while ((c = TAILQ_FIRST(&w->conns)) != NULL) {
-		w->stats.cut_conns++;
-		w->stats.cut_bytes +=
-		    evbuffer_get_length(bufferevent_get_output(c->bev));
+		STAT_ADD(&w->stats, cut_conns, 1);
+		STAT_ADD(&w->stats, cut_bytes,
+		    evbuffer_get_length(bufferevent_get_output(c->bev)));
 		conn_free(c);
 	}
 	event_base_loopexit(w->base, NULL);
 }
 
-/* Callback for the command pipe. */
+/* Close this worker's own listeners of a type on a configured address. */
 static void
-worker_cmd_cb(evutil_socket_t fd, short what, void *arg)
+worker_del(struct worker *w, int type, const struct addr *a)
 {
-	struct worker	*w = arg;
-	char		 cmds[16];
-	ssize_t		 n, i;
+	struct tcp_listener	*l, *lnext;
+	struct udp_listener	*u, *unext;
 
-	while ((n = read((int)fd, cmds, sizeof(cmds))) > 0) {
-		for (i = 0; i < n; i++) {
-			if (cmds[i] == WORKER_CMD_DRAIN)
-				worker_drain(w);
-			else if (cmds[i] == WORKER_CMD_CUT)
-				worker_cut(w);
+	if (type == SOCK_STREAM) {
+		for (l = TAILQ_FIRST(&w->tcps); l != NULL; l = lnext) {
+			lnext = TAILQ_NEXT(l, entry);
+			if (!l->inherited && addr_equal(&l->addr, a))
+				tcp_close(l);
 		}
+		return;
+	}
+	for (u = TAILQ_FIRST(&w->udps); u != NULL; u = unext) {
+		unext = TAILQ_NEXT(u, entry);
+		if (!u->inherited && addr_equal(&u->addr, a))
+			udp_close(u);
 	}
 }
 
-/* Send a command to a worker; callable from any thread. */
-void
-worker_send(struct worker *w, char cmd)
+/* Carry out one command from the main thread. */
+static void
+worker_do(struct worker *w, const struct worker_cmd *cmd)
+{
+	struct conn	*c;
+
+	switch (cmd->op) {
+	case WORKER_CMD_DRAIN:
+		worker_drain(w);
+		break;
+	case WORKER_CMD_CUT:
+		worker_cut(w);
+		break;
+	case WORKER_CMD_RELOAD:
+		TAILQ_FOREACH(c, &w->conns, entry)
+			conn_set_idle_timeout(c);
+		break;
+	case WORKER_CMD_ADD:
+		if (w->draining)
+			close(cmd->fd);
+		else if (cmd->type == SOCK_STREAM)
+			tcp_attach(w, cmd->fd, &cmd->addr, cmd->name, 0);
+		else
+			udp_attach(w, cmd->fd, &cmd->addr, cmd->name, 0);
+		break;
+	case WORKER_CMD_DEL:
+		worker_del(w, cmd->type, &cmd->addr);
+		break;
+	}
+}
+
+/* Callback for the command pipe: whole commands, one at a time. */
+static void
+worker_cmd_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker		*w = arg;
+	struct worker_cmd	 cmd;
+
+	/* Writes of a command are atomic (smaller than PIPE_BUF). */
+	while (read((int)fd, &cmd, sizeof(cmd)) == (ssize_t)sizeof(cmd))
+		worker_do(w, &cmd);
+}
+
+/* Timer callback: show systemd's watchdog that this loop runs. */
+static void
+worker_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker	*w = arg;
+
+	atomic_fetch_add_explicit(&w->heartbeat, 1, memory_order_relaxed);
+}
+
+/*
+ * Send a command to a worker; callable from any thread.  Return 0, or -1
+ * (logged) if the pipe would not take it.
+ */
+int
+worker_send(struct worker *w, const struct worker_cmd *cmd)
 {
 	ssize_t	 n;
 
 	do
-		n = write(w->cmd_pipe[1], &cmd, 1);
+		n = write(w->cmd_pipe[1], cmd, sizeof(*cmd));
 	while (n == -1 && errno == EINTR);
-	if (n != 1)
+	if (n != (ssize_t)sizeof(*cmd)) {
 		log_warnx("worker %d: cannot send command: %s", w->id,
 		    n == -1 ? strerror(errno) : "short write");
+		return (-1);
+	}
+	return (0);
 }
 
 /* Called by conn_free in this worker's thread. */
@@ -131,9 +195,23 @@ worker_init(struct worker *w, struct server *srv, int id)
 		log_msg(LOG_ERR, "worker %d: cannot create event", id);
 		return (-1);
 	}
-	if (srv->conf.udp_listen.n > 0 && (w->udp = udp_batch_new()) == NULL) {
+	/* Untouched pages cost nothing: a reload may add UDP later. */
+	if ((w->udp = udp_batch_new()) == NULL) {
 		log_msg(LOG_ERR, "worker %d: out of memory", id);
 		return (-1);
+	}
+	if (srv->watchdog_usec > 0) {
+		struct timeval	 tv = { (time_t)(srv->watchdog_usec / 4000000),
+				    (suseconds_t)(srv->watchdog_usec / 4 %
+				    1000000) };
+
+		w->heartbeat_ev = event_new(w->base, -1, EV_PERSIST,
+		    worker_heartbeat_cb, w);
+		if (w->heartbeat_ev == NULL ||
+		    event_add(w->heartbeat_ev, &tv) == -1) {
+			log_msg(LOG_ERR, "worker %d: cannot create timer", id);
+			return (-1);
+		}
 	}
 	return (0);
 }
@@ -143,7 +221,7 @@ static void *
 worker_main(void *arg)
 {
 	struct worker	*w = arg;
-	char		 done = (char)w->id;
+	char		 done = 1;
 	ssize_t		 n;
 
 	if (event_base_dispatch(w->base) == -1)
@@ -192,6 +270,8 @@ worker_free(struct worker *w)
 		conn_free(TAILQ_FIRST(&w->conns));
 	if (w->cmd_ev != NULL)
 		event_free(w->cmd_ev);
+	if (w->heartbeat_ev != NULL)
+		event_free(w->heartbeat_ev);
 	if (w->base != NULL) {
 		/* Let deferred frees finish before the base goes. */
 		event_base_loop(w->base, EVLOOP_NONBLOCK);
