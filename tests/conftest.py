@@ -25,15 +25,16 @@ def split_addr(text):
 class Echod:
     """One echod process and the lines it has logged so far."""
 
-    def __init__(self, path, config_path, args=(), preexec=None):
+    def __init__(self, path, config_path, args=(), preexec=None, env=None,
+                 pass_fds=(), argv=None):
         self.config_path = config_path
         self.lines = []
         self.cond = threading.Condition()
         self.proc = subprocess.Popen(
-            [*WRAPPER, path, "--config", config_path, *args],
+            argv or [*WRAPPER, path, "--config", config_path, *args],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE, text=True, errors="replace",
-            preexec_fn=preexec)
+            preexec_fn=preexec, env=env, pass_fds=pass_fds)
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
         self.tcp = []
@@ -106,10 +107,13 @@ def start_echod(tmp_path):
     """Factory: start_echod(config_text) -> a ready Echod."""
     started = []
 
-    def start(config, ready=True, args=(), preexec=None):
+    def start(config, ready=True, args=(), preexec=None, env=None,
+              pass_fds=(), argv=None):
         path = tmp_path / ("echod%d.conf" % len(started))
         path.write_text(config)
-        d = Echod(ECHOD, str(path), args, preexec)
+        if argv is not None:
+            argv = [a.replace("{config}", str(path)) for a in argv]
+        d = Echod(ECHOD, str(path), args, preexec, env, pass_fds, argv)
         started.append(d)
         return d.wait_ready() if ready else d
 
