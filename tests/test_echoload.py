@@ -55,14 +55,17 @@ def test_tcp_modes(echod, args):
 @pytest.mark.parametrize("args", [
     ["-c", "10", "-s", "64"],
     ["-m", "pipeline", "-k", "4", "-c", "4", "-s", "8-9000"],
-    ["-r", "3000", "-c", "20", "-s", "65507"],
+    # Open loop with the largest datagrams: three fill a default socket
+    # buffer, so a burst can lose one, as UDP may; allow 1%.
+    ["-r", "3000", "-c", "20", "-s", "65507", "--max-loss", "1"],
 ])
 def test_udp_modes(echod, args):
     r = echoload("-u", "-d", "1s", "--json", *args, target(echod.udp[0]))
     assert r.returncode == 0, r.stdout + r.stderr
     rep = json.loads(r.stdout)
     assert rep["ok"] and rep["proto"] == "udp"
-    assert rep["udp"]["sent"] > 0 and rep["udp"]["lost"] == 0
+    assert rep["udp"]["sent"] > 0
+    assert rep["udp"]["loss_percent"] <= (1 if "--max-loss" in args else 0)
     assert rep["errors"]["mismatched"] == 0
 
 
