@@ -56,6 +56,8 @@ static int	conf_set_workers(struct conf_parser *, const char *,
 		    const char **);
 static int	conf_set_user(struct conf_parser *, const char *,
 		    const char **);
+static int	conf_set_metrics_listen(struct conf_parser *, const char *,
+		    const char **);
 static int	conf_set_tcp_max_connections(struct conf_parser *,
 		    const char *, const char **);
 static int	conf_set_tcp_idle_timeout(struct conf_parser *, const char *,
@@ -74,10 +76,11 @@ static const struct conf_key conf_keys[] = {
 	{ "tcp", "idle_timeout", 0, conf_set_tcp_idle_timeout },
 	{ "tcp", "backlog", 0, conf_set_tcp_backlog },
 	{ "udp", "listen", 1, conf_set_udp_listen },
+	{ "metrics", "listen", 1, conf_set_metrics_listen },
 };
 #define CONF_NKEYS	(sizeof(conf_keys) / sizeof(conf_keys[0]))
 
-static const char *conf_sections[] = { "server", "tcp", "udp" };
+static const char *conf_sections[] = { "server", "tcp", "udp", "metrics" };
 #define CONF_NSECTIONS	(sizeof(conf_sections) / sizeof(conf_sections[0]))
 
 static const char *conf_level_names[] = {
@@ -105,8 +108,9 @@ conf_free(struct conf *c)
 {
 	free(c->tcp_listen.v);
 	free(c->udp_listen.v);
-	c->tcp_listen.v = c->udp_listen.v = NULL;
-	c->tcp_listen.n = c->udp_listen.n = 0;
+	free(c->metrics_listen.v);
+	c->tcp_listen.v = c->udp_listen.v = c->metrics_listen.v = NULL;
+	c->tcp_listen.n = c->udp_listen.n = c->metrics_listen.n = 0;
 }
 
 /* Name of a log level, for messages. */
@@ -358,7 +362,8 @@ conf_set_listen(struct conf_parser *p, struct addr_list *list,
 	size_t		 len, i;
 
 	(void)why;
-	p->listen_line = p->lineno;
+	if (list != &p->conf->metrics_listen)
+		p->listen_line = p->lineno;
 	for (;;) {
 		v += strspn(v, " \t");
 		if (*v == '\0')
@@ -405,6 +410,14 @@ static int
 conf_set_udp_listen(struct conf_parser *p, const char *v, const char **why)
 {
 	return (conf_set_listen(p, &p->conf->udp_listen, "udp", v, why));
+}
+
+static int
+conf_set_metrics_listen(struct conf_parser *p, const char *v,
+    const char **why)
+{
+	return (conf_set_listen(p, &p->conf->metrics_listen, "metrics", v,
+	    why));
 }
 
 /* inih's callback: dispatch one key to its setter. */

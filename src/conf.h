@@ -32,6 +32,7 @@ struct conf {
 	uint64_t		tcp_idle_timeout_ms; /* 0: never */
 	int			tcp_backlog;
 	struct addr_list	udp_listen;
+	struct addr_list	metrics_listen;	/* empty: no metrics */
 };
 
 void	 conf_init(struct conf *);

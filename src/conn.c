@@ -42,6 +42,17 @@ static int	conn_idle(struct conn *);
 static int	conn_unacked(struct conn *);
 static int	conn_set_read_timeout(struct conn *, unsigned);
 
+/* Output buffer callback: count the bytes libevent wrote for us. */
+static void
+conn_output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	struct conn	*c = arg;
+
+	if (info->n_deleted > 0)
+		STAT_ADD(&c->w->stats, tcp_bytes_out, info->n_deleted);
+}
+
 /* Read callback: echo everything that arrived. */
 static void
 conn_read_cb(struct bufferevent *bev, void *arg)
@@ -50,31 +61,42 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	struct evbuffer	*in = bufferevent_get_input(bev);
 	struct evbuffer	*out = bufferevent_get_output(bev);
 	size_t		 len = evbuffer_get_length(in);
+	int		 n;
 
 	if (c->flags & CONN_LINGER) {
 		evbuffer_drain(in, len);
 		return;
 	}
 	STAT_ADD(&c->w->stats, tcp_bytes, len);
-	if (evbuffer_get_length(out) == 0 &&
-	    evbuffer_write(in, bufferevent_getfd(bev)) == -1 &&
-	    errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-		log_debug("conn %d: write: %s", (int)bufferevent_getfd(bev),
-		    strerror(errno));
-		conn_free(c);
-		return;
+	if (evbuffer_get_length(out) == 0) {
+		n = evbuffer_write(in, bufferevent_getfd(bev));
+		if (n > 0)
+			STAT_ADD(&c->w->stats, tcp_bytes_out, (uint64_t)n);
+		else if (n == -1 && errno != EAGAIN &&
+		    errno != EWOULDBLOCK && errno != EINTR) {
+			log_debug("conn %d: write: %s",
+			    (int)bufferevent_getfd(bev), strerror(errno));
+			conn_free(c);
+			return;
+		}
 	}
-	if (evbuffer_get_length(in) > 0 &&
-	    bufferevent_write_buffer(bev, in) == -1) {
-		log_warnx("conn %d: cannot queue output",
-		    (int)bufferevent_getfd(bev));
-		conn_free(c);
-		return;
+	if (evbuffer_get_length(in) > 0) {
+		/* Count what libevent writes for us from now on. */
+		if (!(c->flags & CONN_OUTCB) &&
+		    evbuffer_add_cb(out, conn_output_cb, c) != NULL)
+			c->flags |= CONN_OUTCB;
+		if (bufferevent_write_buffer(bev, in) == -1) {
+			log_warnx("conn %d: cannot queue output",
+			    (int)bufferevent_getfd(bev));
+			conn_free(c);
+			return;
+		}
 	}
 	if (evbuffer_get_length(out) >= atomic_load_explicit(
 	    &c->w->srv->live.buffer_limit, memory_order_relaxed)) {
 		bufferevent_disable(bev, EV_READ);
 		c->flags |= CONN_PAUSED;
+		STAT_ADD(&c->w->stats, backpressure_pauses, 1);
 	}
 }
 

@@ -35,6 +35,7 @@ struct conn {
 #define CONN_EOF	0x1	/* client shut down its side; flush, then free */
 #define CONN_PAUSED	0x2	/* reading stopped: output over buffer_limit */
 #define CONN_LINGER	0x4	/* echo done and FIN sent: discard until EOF */
+#define CONN_OUTCB	0x8	/* conn_output_cb counts the output */
 };
 TAILQ_HEAD(conn_list, conn);
 
@@ -71,17 +72,30 @@ TAILQ_HEAD(udp_list, udp_listener);
  * data races.
  */
 typedef _Atomic uint64_t counter_t;
+#define STATS_FIELDS(X)							\
+	X(conns_accepted)						\
+	X(conns_active)							\
+	X(tcp_bytes)		/* received */				\
+	X(tcp_bytes_out)	/* written to the socket */		\
+	X(udp_datagrams)	/* received */				\
+	X(udp_bytes)							\
+	X(udp_sent)		/* datagrams sent back */		\
+	X(udp_bytes_out)						\
+	X(udp_dropped)		/* replies the socket would not take */	\
+	X(udp_reflection)	/* from a reflector port: dropped */	\
+	X(udp_rate_limited)	/* over a source's rate: dropped */	\
+	X(udp_denied)		/* by the access list: dropped */	\
+	X(tcp_denied)		/* by the access list: closed */	\
+	X(limit_refused)	/* max_connections: closed at once */	\
+	X(accept_errors)	/* accept() out of descriptors or memory */ \
+	X(backpressure_pauses)						\
+	X(idle_timeouts)						\
+	X(cut_conns)		/* cut at shutdown with echo pending */	\
+	X(cut_bytes)
 struct stats {
-	counter_t	conns_accepted;
-	counter_t	conns_active;
-	counter_t	tcp_bytes;
-	counter_t	udp_datagrams;
-	counter_t	udp_bytes;
-	counter_t	udp_dropped;
-	counter_t	idle_timeouts;
-	counter_t	limit_refused;
-	counter_t	cut_conns;	/* cut at shutdown with echo pending */
-	counter_t	cut_bytes;
+#define STATS_COUNTER(f)	counter_t f;
+	STATS_FIELDS(STATS_COUNTER)
+#undef STATS_COUNTER
 };
 #define STAT_ADD(st, field, n)						\
 	atomic_store_explicit(&(st)->field, atomic_load_explicit(		\
@@ -91,16 +105,9 @@ struct stats {
 
 /* The same counters summed over the workers, as plain numbers. */
 struct totals {
-	uint64_t	conns_accepted;
-	uint64_t	conns_active;
-	uint64_t	tcp_bytes;
-	uint64_t	udp_datagrams;
-	uint64_t	udp_bytes;
-	uint64_t	udp_dropped;
-	uint64_t	idle_timeouts;
-	uint64_t	limit_refused;
-	uint64_t	cut_conns;
-	uint64_t	cut_bytes;
+#define STATS_TOTAL(f)		uint64_t f;
+	STATS_FIELDS(STATS_TOTAL)
+#undef STATS_TOTAL
 };
 
 /*
@@ -170,6 +177,7 @@ struct server {
 	struct event		*status_timer;
 	struct event		*watchdog_timer;
 	uint64_t		 watchdog_usec;	/* 0: no watchdog */
+	struct metrics		*metrics;
 	uint64_t		*heartbeats;	/* last seen, per worker */
 	time_t			 started;
 	int			 done_pipe[2];	/* a byte from each worker that ends */
@@ -178,6 +186,11 @@ struct server {
 	int			 draining;
 	const char		*cut_reason;
 };
+
+/* metrics.c */
+struct metrics;
+struct metrics *metrics_start(struct server *, const struct addr_list *);
+void	metrics_free(struct metrics *);
 
 /* server.c */
 int	server_init(struct server *, struct conf *, const char *);

@@ -8,6 +8,8 @@
 
 #include <sys/stat.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,8 +21,16 @@
 #include "conf.h"
 #include "log.h"
 
-static int	log_level = LOG_INFO;
-static int	log_journal;
+#define LOG_REPEAT_SECONDS	1	/* identical warnings: one per second */
+
+static _Atomic int	log_level = LOG_INFO;
+static int		log_journal;
+
+/* The last warning or error, to hold back identical repeats. */
+static pthread_mutex_t	log_mu = PTHREAD_MUTEX_INITIALIZER;
+static char		log_last[1024];
+static time_t		log_last_shown;
+static unsigned		log_suppressed;
 
 /* Tell whether stderr is the stream that JOURNAL_STREAM names. */
 static int
@@ -59,7 +69,7 @@ log_event_cb(int severity, const char *msg)
 void
 log_init(int level)
 {
-	log_level = level;
+	log_setlevel(level);
 	log_journal = log_is_journal();
 	event_set_log_callback(log_event_cb);
 }
@@ -68,38 +78,84 @@ log_init(int level)
 void
 log_setlevel(int level)
 {
-	log_level = level;
+	atomic_store_explicit(&log_level, level, memory_order_relaxed);
 }
 
 /* The current level. */
 int
 log_getlevel(void)
 {
-	return (log_level);
+	return (atomic_load_explicit(&log_level, memory_order_relaxed));
 }
 
-/* Write one line at priority pri, with an optional errno text. */
+/* Write one finished line at priority pri. */
 static void
-log_vwrite(int pri, const char *errstr, const char *fmt, va_list ap)
+log_line(int pri, const char *msg)
 {
-	char		 msg[1024], ts[32];
+	char		 ts[32];
 	struct timespec	 now;
 	struct tm	 tm;
 
-	if (pri > log_level)
-		return;
-	vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (log_journal) {
-		fprintf(stderr, "<%d>%s%s%s\n", pri, msg,
-		    errstr != NULL ? ": " : "", errstr != NULL ? errstr : "");
+		fprintf(stderr, "<%d>%s\n", pri, msg);
 		return;
 	}
 	clock_gettime(CLOCK_REALTIME, &now);
 	gmtime_r(&now.tv_sec, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-	fprintf(stderr, "%s.%03ldZ %s: %s%s%s\n", ts, now.tv_nsec / 1000000,
-	    conf_log_level_name(pri), msg, errstr != NULL ? ": " : "",
-	    errstr != NULL ? errstr : "");
+	fprintf(stderr, "%s.%03ldZ %s: %s\n", ts, now.tv_nsec / 1000000,
+	    conf_log_level_name(pri), msg);
+}
+
+/*
+ * Log one message at priority pri, with an optional errno text.  A
+ * warning or error identical to the last one is held back if that was
+ * shown less than a second ago; the next one shown says how many were.
+ */
+static void
+log_vwrite(int pri, const char *errstr, const char *fmt, va_list ap)
+{
+	char		 msg[1024], line[1100];
+	size_t		 len;
+	time_t		 now;
+
+	if (pri > atomic_load_explicit(&log_level, memory_order_relaxed))
+		return;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (errstr != NULL) {
+		len = strlen(msg);
+		snprintf(msg + len, sizeof(msg) - len, ": %s", errstr);
+	}
+	if (pri > LOG_WARNING) {
+		log_line(pri, msg);
+		return;
+	}
+	now = time(NULL);
+	pthread_mutex_lock(&log_mu);
+	if (strcmp(msg, log_last) == 0) {
+		if (now - log_last_shown < LOG_REPEAT_SECONDS) {
+			log_suppressed++;
+			pthread_mutex_unlock(&log_mu);
+			return;
+		}
+		if (log_suppressed > 0) {
+			snprintf(line, sizeof(line), "%s (%u identical messages "
+			    "suppressed)", msg, log_suppressed);
+			log_line(pri, line);
+		} else
+			log_line(pri, msg);
+	} else {
+		if (log_suppressed > 0) {
+			snprintf(line, sizeof(line), "%u more of: %s",
+			    log_suppressed, log_last);
+			log_line(LOG_WARNING, line);
+		}
+		snprintf(log_last, sizeof(log_last), "%s", msg);
+		log_line(pri, msg);
+	}
+	log_suppressed = 0;
+	log_last_shown = now;
+	pthread_mutex_unlock(&log_mu);
 }
 
 /* Log a message at priority pri. */

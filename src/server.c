@@ -58,16 +58,9 @@ server_totals(struct server *srv, struct totals *t)
 	memset(t, 0, sizeof(*t));
 	for (i = 0; i < srv->nworkers; i++) {
 		s = &srv->workers[i].stats;
-		t->conns_accepted += STAT_GET(s, conns_accepted);
-		t->conns_active += STAT_GET(s, conns_active);
-		t->tcp_bytes += STAT_GET(s, tcp_bytes);
-		t->udp_datagrams += STAT_GET(s, udp_datagrams);
-		t->udp_bytes += STAT_GET(s, udp_bytes);
-		t->udp_dropped += STAT_GET(s, udp_dropped);
-		t->idle_timeouts += STAT_GET(s, idle_timeouts);
-		t->limit_refused += STAT_GET(s, limit_refused);
-		t->cut_conns += STAT_GET(s, cut_conns);
-		t->cut_bytes += STAT_GET(s, cut_bytes);
+#define STATS_SUM(f)	t->f += STAT_GET(s, f);
+		STATS_FIELDS(STATS_SUM)
+#undef STATS_SUM
 	}
 }
 
@@ -271,6 +264,20 @@ server_relisten(struct server *srv, int type, const struct addr_list *old,
 	}
 }
 
+/* Tell whether two address lists hold the same addresses in order. */
+static int
+server_same_addrs(const struct addr_list *a, const struct addr_list *b)
+{
+	size_t	 i;
+
+	if (a->n != b->n)
+		return (0);
+	for (i = 0; i < a->n; i++)
+		if (!addr_equal(&a->v[i], &b->v[i]))
+			return (0);
+	return (1);
+}
+
 /* Set the settings workers read while they run. */
 static void
 server_set_live(struct server *srv)
@@ -306,11 +313,16 @@ server_reload(struct server *srv)
 		log_warnx("reload: a new number of workers takes a restart");
 	if (strcmp(nc.user, srv->conf.user) != 0)
 		log_warnx("reload: a new user takes a restart");
+	if (!server_same_addrs(&nc.metrics_listen, &srv->conf.metrics_listen))
+		log_warnx("reload: new [metrics] listen addresses take a "
+		    "restart");
 	old = srv->conf;
 	srv->conf = nc;
 	/* What needs the start-up state stays as it is. */
 	srv->conf.workers = old.workers;
 	memcpy(srv->conf.user, old.user, sizeof(srv->conf.user));
+	srv->conf.metrics_listen = old.metrics_listen;
+	old.metrics_listen = nc.metrics_listen;
 	log_setlevel(srv->conf.log_level);
 	server_set_live(srv);
 	if (srv->activated)
@@ -565,6 +577,12 @@ server_init(struct server *srv, struct conf *conf, const char *path)
 		log_msg(LOG_ERR, "cannot take the sockets systemd passed");
 		return (EX_OSERR);
 	}
+	if (srv->conf.metrics_listen.n > 0 &&
+	    (srv->metrics = metrics_start(srv, &srv->conf.metrics_listen)) ==
+	    NULL) {
+		free(fds);
+		return (EX_UNAVAILABLE);
+	}
 	if (n > 0) {
 		srv->activated = 1;
 		log_info("socket activation: %d sockets from systemd; [tcp] "
@@ -639,6 +657,7 @@ server_free(struct server *srv)
 {
 	unsigned	 i;
 
+	metrics_free(srv->metrics);
 	if (srv->workers != NULL) {
 		for (i = 0; i < srv->nworkers; i++) {
 			worker_join(&srv->workers[i]);

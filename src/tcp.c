@@ -111,6 +111,7 @@ tcp_error_cb(struct evconnlistener *lev, void *arg)
 	struct tcp_listener	*l = arg;
 	int			 err = EVUTIL_SOCKET_ERROR();
 
+	STAT_ADD(&l->w->stats, accept_errors, 1);
 	if (!l->failing) {
 		l->failing = 1;
 		log_warnx("tcp %s: accept: %s; retrying every %d ms", l->name,

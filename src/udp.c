@@ -48,11 +48,16 @@ udp_batch_free(struct udp_batch *b)
 static void
 udp_reply(struct udp_listener *u, struct udp_batch *b, int n)
 {
-	int	 i = 0, sent;
+	uint64_t bytes;
+	int	 i = 0, sent, k;
 
 	while (i < n) {
 		sent = sendmmsg(u->fd, &b->msgs[i], (unsigned)(n - i), 0);
 		if (sent > 0) {
+			for (k = i, bytes = 0; k < i + sent; k++)
+				bytes += b->iov[k].iov_len;
+			STAT_ADD(&u->w->stats, udp_sent, (uint64_t)sent);
+			STAT_ADD(&u->w->stats, udp_bytes_out, bytes);
 			i += sent;
 			continue;
 		}
