@@ -72,6 +72,18 @@ class Echod:
                                          % (pattern, timeout, self.log()))
                 self.cond.wait(left)
 
+    def wait_count(self, pattern, n, timeout=10.0):
+        """Wait until n log lines match pattern."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while sum(1 for l in self.lines if l and rx.search(l)) < n:
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.lines and self.lines[-1] is None):
+                    raise AssertionError("fewer than %d lines %r:\n%s" %
+                                         (n, pattern, self.log()))
+                self.cond.wait(left)
+
     def wait_ready(self):
         """Wait for the ready line, collecting the bound addresses."""
         self.wait_log(r" ready: ")
