@@ -303,7 +303,7 @@ conf_set_user(struct conf_parser *p, const char *v, const char **why)
 	size_t	 len = strlen(v);
 
 	/* A POSIX portable user name; whether it exists is checked later. */
-	if (len == 0 || len >= sizeof(p->conf->user) || *v == '-' ||
+	if (len >= sizeof(p->conf->user) || *v == '-' ||
 	    strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 	    "0123456789._-") != len) {
 		*why = "is not a user name";

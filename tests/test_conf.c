@@ -274,6 +274,46 @@ test_workers_and_limits(void **state)
 }
 
 static void
+test_user_and_metrics(void **state)
+{
+	struct conf	 c;
+	char		 buf[ADDR_STRLEN];
+
+	parse_ok(&c, "");
+	assert_string_equal(c.user, "");
+	assert_int_equal(c.metrics_listen.n, 0);
+	conf_free(&c);
+	parse_ok(&c, "[server]\nuser = _echod-1.x\n[metrics]\n"
+	    "listen = 127.0.0.1:9107 [::1]:9107\n");
+	assert_string_equal(c.user, "_echod-1.x");
+	assert_int_equal(c.metrics_listen.n, 2);
+	assert_string_equal(listen_at(&c.metrics_listen, 1, buf, sizeof(buf)),
+	    "[::1]:9107");
+	/* Metrics alone are no echo listener. */
+	assert_int_equal(c.tcp_listen.n, 2);
+	conf_free(&c);
+
+	parse_ok(&c, "[server]\nuser =\n");	/* empty: stay as started */
+	assert_string_equal(c.user, "");
+	conf_free(&c);
+	parse_err("[server]\nuser = -root\n",
+	    "t.conf:2: [server] user: '-root' is not a user name");
+	parse_err("[server]\nuser = a b\n",
+	    "t.conf:2: [server] user: 'a b' is not a user name");
+	parse_err("[server]\nuser = "
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+	    "t.conf:2: [server] user: "
+	    "'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' "
+	    "is not a user name");
+	parse_err("[metrics]\nlisten = 9107\n",
+	    "t.conf:2: [metrics] listen: bad address '9107': missing ':PORT'");
+	parse_err("[tcp]\nlisten =\n[udp]\nlisten =\n[metrics]\n"
+	    "listen = 127.0.0.1:9107\n",
+	    "t.conf:4: no listener: [tcp] listen and [udp] listen are both "
+	    "empty");
+}
+
+static void
 test_listen_forms(void **state)
 {
 	struct conf	 c;
@@ -458,6 +498,7 @@ main(void)
 		cmocka_unit_test(test_durations),
 		cmocka_unit_test(test_units_in_keys),
 		cmocka_unit_test(test_workers_and_limits),
+		cmocka_unit_test(test_user_and_metrics),
 		cmocka_unit_test(test_listen_forms),
 		cmocka_unit_test(test_listen_append),
 		cmocka_unit_test(test_crlf_and_bom),
