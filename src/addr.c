@@ -143,3 +143,103 @@ addr_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t size)
 		    (int)sa->sa_family);
 	return (buf);
 }
+
+/*
+ * Parse "ADDRESS/BITS" or a lone address (all bits), IPv4 or IPv6 (no
+ * brackets).  Host bits beyond the prefix must be zero, so that
+ * "10.1.2.3/8" is caught as a likely mistake.  Return 0, or -1 with a
+ * reason in *why.
+ */
+int
+cidr_parse(const char *s, struct cidr *c, const char **why)
+{
+	char		 host[INET6_ADDRSTRLEN];
+	const char	*slash = strchr(s, '/');
+	size_t		 hl = slash != NULL ? (size_t)(slash - s) : strlen(s);
+	unsigned long	 bits;
+	unsigned	 i, max;
+	char		*end;
+
+	memset(c, 0, sizeof(*c));
+	if (hl == 0 || hl >= sizeof(host)) {
+		*why = hl == 0 ? "missing address" : "address too long";
+		return (-1);
+	}
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	if (inet_pton(AF_INET, host, c->bytes) == 1) {
+		c->family = AF_INET;
+		max = 32;
+	} else if (inet_pton(AF_INET6, host, c->bytes) == 1) {
+		c->family = AF_INET6;
+		max = 128;
+	} else {
+		*why = "not a numeric IPv4 or IPv6 address";
+		return (-1);
+	}
+	c->prefix = max;
+	if (slash != NULL) {
+		errno = 0;
+		bits = strtoul(slash + 1, &end, 10);
+		if (slash[1] < '0' || slash[1] > '9' || errno != 0 ||
+		    *end != '\0' || bits > max) {
+			*why = max == 32 ? "prefix length must be 0 to 32" :
+			    "prefix length must be 0 to 128";
+			return (-1);
+		}
+		c->prefix = (unsigned)bits;
+	}
+	for (i = c->prefix; i < max; i++) {
+		if (c->bytes[i / 8] & (0x80 >> (i % 8))) {
+			*why = "address has bits set beyond the prefix length";
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+/*
+ * The bytes of sa's address in key, zero-padded; return its family, or -1
+ * for a family other than IPv4 and IPv6.
+ */
+int
+addr_key(const struct sockaddr *sa, unsigned char key[16])
+{
+	memset(key, 0, 16);
+	if (sa->sa_family == AF_INET) {
+		memcpy(key, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+		return (AF_INET);
+	}
+	if (sa->sa_family == AF_INET6) {
+		memcpy(key, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+		return (AF_INET6);
+	}
+	return (-1);
+}
+
+/* Tell whether sa's address lies within the prefix c. */
+int
+cidr_match(const struct cidr *c, const struct sockaddr *sa)
+{
+	unsigned char	 key[16];
+	unsigned	 full = c->prefix / 8, rest = c->prefix % 8;
+
+	if (addr_key(sa, key) != c->family)
+		return (0);
+	if (memcmp(key, c->bytes, full) != 0)
+		return (0);
+	return (rest == 0 ||
+	    ((key[full] ^ c->bytes[full]) & (0xff << (8 - rest)) & 0xff) == 0);
+}
+
+/* Tell whether sa's address lies within any prefix of the list. */
+int
+cidr_list_match(const struct cidr_list *l, const struct sockaddr *sa)
+{
+	size_t	 i;
+
+	for (i = 0; i < l->n; i++)
+		if (cidr_match(&l->v[i], sa))
+			return (1);
+	return (0);
+}

@@ -13,7 +13,24 @@ struct addr {
 	socklen_t		len;
 };
 
+/* An address prefix, "10.0.0.0/8" or "2001:db8::/32". */
+struct cidr {
+	int		family;		/* AF_INET or AF_INET6 */
+	unsigned	prefix;		/* bits that must match */
+	unsigned char	bytes[16];	/* network byte order */
+};
+
+struct cidr_list {
+	struct cidr	*v;
+	size_t		 n;
+};
+
 int		 addr_parse(const char *, struct addr *, const char **);
+int		 cidr_parse(const char *, struct cidr *, const char **);
+int		 cidr_match(const struct cidr *, const struct sockaddr *);
+int		 cidr_list_match(const struct cidr_list *,
+		    const struct sockaddr *);
+int		 addr_key(const struct sockaddr *, unsigned char[16]);
 int		 addr_equal(const struct addr *, const struct addr *);
 const char	*addr_format(const struct sockaddr *, socklen_t, char *, size_t);
 

@@ -33,6 +33,7 @@ struct conf_parser {
 	unsigned	 seen;		/* bit per key in conf_keys */
 	int		 listen_line;	/* last line with a listen key */
 	int		 in_key;	/* a key was seen since the last [section] */
+	int		 reflectors_set; /* reflector_ports replaced the default */
 };
 
 struct conf_key {
@@ -58,6 +59,22 @@ static int	conf_set_user(struct conf_parser *, const char *,
 		    const char **);
 static int	conf_set_metrics_listen(struct conf_parser *, const char *,
 		    const char **);
+static int	conf_set_tcp_allow(struct conf_parser *, const char *,
+		    const char **);
+static int	conf_set_tcp_deny(struct conf_parser *, const char *,
+		    const char **);
+static int	conf_set_tcp_max_per_ip(struct conf_parser *, const char *,
+		    const char **);
+static int	conf_set_udp_allow(struct conf_parser *, const char *,
+		    const char **);
+static int	conf_set_udp_deny(struct conf_parser *, const char *,
+		    const char **);
+static int	conf_set_udp_reflector_ports(struct conf_parser *,
+		    const char *, const char **);
+static int	conf_set_udp_rate_limit(struct conf_parser *, const char *,
+		    const char **);
+static int	conf_set_udp_burst(struct conf_parser *, const char *,
+		    const char **);
 static int	conf_set_tcp_max_connections(struct conf_parser *,
 		    const char *, const char **);
 static int	conf_set_tcp_idle_timeout(struct conf_parser *, const char *,
@@ -75,7 +92,15 @@ static const struct conf_key conf_keys[] = {
 	{ "tcp", "max_connections", 0, conf_set_tcp_max_connections },
 	{ "tcp", "idle_timeout", 0, conf_set_tcp_idle_timeout },
 	{ "tcp", "backlog", 0, conf_set_tcp_backlog },
+	{ "tcp", "allow", 1, conf_set_tcp_allow },
+	{ "tcp", "deny", 1, conf_set_tcp_deny },
+	{ "tcp", "max_connections_per_ip", 0, conf_set_tcp_max_per_ip },
 	{ "udp", "listen", 1, conf_set_udp_listen },
+	{ "udp", "allow", 1, conf_set_udp_allow },
+	{ "udp", "deny", 1, conf_set_udp_deny },
+	{ "udp", "reflector_ports", 1, conf_set_udp_reflector_ports },
+	{ "udp", "rate_limit", 0, conf_set_udp_rate_limit },
+	{ "udp", "burst", 0, conf_set_udp_burst },
 	{ "metrics", "listen", 1, conf_set_metrics_listen },
 };
 #define CONF_NKEYS	(sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -91,6 +116,29 @@ static const char *conf_level_names[] = {
 	[LOG_DEBUG] = "debug",
 };
 
+/*
+ * Source ports of services that answer UDP with as much as or more than
+ * they get (echo, daytime, qotd, chargen, time, DNS, NTP, SNMP, CLDAP,
+ * SSDP, memcached), and port 0, which no real client sends from: replying
+ * to them turns echod into a reflector or starts an echo loop.
+ */
+static const unsigned conf_reflectors[] = {
+	0, 7, 13, 17, 19, 37, 53, 123, 161, 389, 1900, 11211
+};
+
+/* Set the built-in reflector port list. */
+static void
+conf_default_reflectors(struct conf *c)
+{
+	size_t	 i;
+
+	memset(c->udp_reflectors, 0, sizeof(c->udp_reflectors));
+	for (i = 0; i < sizeof(conf_reflectors) / sizeof(conf_reflectors[0]);
+	    i++)
+		c->udp_reflectors[conf_reflectors[i] / 8] |=
+		    (unsigned char)(1u << (conf_reflectors[i] % 8));
+}
+
 /* Fill in the defaults, which are also what etc/echod.conf documents. */
 void
 conf_init(struct conf *c)
@@ -100,6 +148,7 @@ conf_init(struct conf *c)
 	c->shutdown_timeout_ms = 10 * 1000;
 	c->tcp_buffer_limit = 256 * 1024;
 	c->tcp_backlog = 4096;
+	conf_default_reflectors(c);
 }
 
 /* Release what conf_parse_string allocated. */
@@ -109,6 +158,12 @@ conf_free(struct conf *c)
 	free(c->tcp_listen.v);
 	free(c->udp_listen.v);
 	free(c->metrics_listen.v);
+	free(c->tcp_allow.v);
+	free(c->tcp_deny.v);
+	free(c->udp_allow.v);
+	free(c->udp_deny.v);
+	c->tcp_allow.v = c->tcp_deny.v = c->udp_allow.v = c->udp_deny.v = NULL;
+	c->tcp_allow.n = c->tcp_deny.n = c->udp_allow.n = c->udp_deny.n = 0;
 	c->tcp_listen.v = c->udp_listen.v = c->metrics_listen.v = NULL;
 	c->tcp_listen.n = c->udp_listen.n = c->metrics_listen.n = 0;
 }
@@ -410,6 +465,148 @@ static int
 conf_set_udp_listen(struct conf_parser *p, const char *v, const char **why)
 {
 	return (conf_set_listen(p, &p->conf->udp_listen, "udp", v, why));
+}
+
+/* Add the space-separated prefixes in v to list. */
+static int
+conf_set_cidrs(struct conf_parser *p, struct cidr_list *list,
+    const char *where, const char *v)
+{
+	char		 word[64];
+	struct cidr	 c, *nv;
+	const char	*ws, *why;
+	size_t		 len;
+
+	for (;;) {
+		v += strspn(v, " \t");
+		if (*v == '\0')
+			return (0);
+		ws = v;
+		len = strcspn(v, " \t");
+		v += len;
+		if (len >= sizeof(word)) {
+			conf_error(p, p->lineno, "%s: '%.*s...' is too long for "
+			    "an address prefix", where, 20, ws);
+			return (-1);
+		}
+		memcpy(word, ws, len);
+		word[len] = '\0';
+		if (cidr_parse(word, &c, &why) == -1) {
+			conf_error(p, p->lineno, "%s: bad prefix '%s': %s",
+			    where, word, why);
+			return (-1);
+		}
+		nv = reallocarray(list->v, list->n + 1, sizeof(*nv));
+		if (nv == NULL) {
+			conf_error(p, p->lineno, "out of memory");
+			return (-1);
+		}
+		list->v = nv;
+		list->v[list->n++] = c;
+	}
+}
+
+static int
+conf_set_tcp_allow(struct conf_parser *p, const char *v, const char **why)
+{
+	return (conf_set_cidrs(p, &p->conf->tcp_allow, "[tcp] allow", v));
+}
+
+static int
+conf_set_tcp_deny(struct conf_parser *p, const char *v, const char **why)
+{
+	return (conf_set_cidrs(p, &p->conf->tcp_deny, "[tcp] deny", v));
+}
+
+static int
+conf_set_udp_allow(struct conf_parser *p, const char *v, const char **why)
+{
+	return (conf_set_cidrs(p, &p->conf->udp_allow, "[udp] allow", v));
+}
+
+static int
+conf_set_udp_deny(struct conf_parser *p, const char *v, const char **why)
+{
+	return (conf_set_cidrs(p, &p->conf->udp_deny, "[udp] deny", v));
+}
+
+static int
+conf_set_tcp_max_per_ip(struct conf_parser *p, const char *v,
+    const char **why)
+{
+	uint64_t	 n;
+
+	if (conf_parse_number(v, 0, 10000000, &n) == -1) {
+		*why = "must be a number from 0 (no limit) to 10000000";
+		return (-1);
+	}
+	p->conf->tcp_max_per_ip = (size_t)n;
+	return (0);
+}
+
+/*
+ * Source ports whose datagrams are dropped.  The first line replaces the
+ * built-in list (so an empty value, or "none", drops none); more add.
+ */
+static int
+conf_set_udp_reflector_ports(struct conf_parser *p, const char *v,
+    const char **why)
+{
+	char		 word[16];
+	const char	*ws;
+	size_t		 len;
+	uint64_t	 port;
+
+	if (!p->reflectors_set) {
+		memset(p->conf->udp_reflectors, 0,
+		    sizeof(p->conf->udp_reflectors));
+		p->reflectors_set = 1;
+	}
+	if (strcmp(v, "none") == 0)
+		return (0);
+	for (;;) {
+		v += strspn(v, " \t");
+		if (*v == '\0')
+			return (0);
+		ws = v;
+		len = strcspn(v, " \t");
+		v += len;
+		if (len >= sizeof(word) || (memcpy(word, ws, len),
+		    word[len] = '\0', conf_parse_number(word, 0, 65535,
+		    &port)) == -1) {
+			conf_error(p, p->lineno, "[udp] reflector_ports: "
+			    "'%.*s' is not a port number (0 to 65535)",
+			    (int)(len > 20 ? 20 : len), ws);
+			return (-1);
+		}
+		p->conf->udp_reflectors[port / 8] |=
+		    (unsigned char)(1u << (port % 8));
+	}
+	(void)why;
+}
+
+static int
+conf_set_udp_rate_limit(struct conf_parser *p, const char *v,
+    const char **why)
+{
+	if (conf_parse_number(v, 0, 10000000, &p->conf->udp_rate_limit) ==
+	    -1) {
+		*why = "must be a number of datagrams per second from 0 (no "
+		    "limit) to 10000000";
+		return (-1);
+	}
+	return (0);
+}
+
+static int
+conf_set_udp_burst(struct conf_parser *p, const char *v, const char **why)
+{
+	if (conf_parse_number(v, 0, 10000000, &p->conf->udp_burst) == -1) {
+		*why = "must be a number of datagrams from 0 (rate_limit's "
+		    "value) to 10000000";
+		return (-1);
+	}
+	return (0);
 }
 
 static int

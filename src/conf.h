@@ -31,9 +31,18 @@ struct conf {
 	size_t			tcp_max_connections; /* 0: no limit of its own */
 	uint64_t		tcp_idle_timeout_ms; /* 0: never */
 	int			tcp_backlog;
+	struct cidr_list	tcp_allow, tcp_deny;
+	size_t			tcp_max_per_ip;	/* 0: no limit */
 	struct addr_list	udp_listen;
+	struct cidr_list	udp_allow, udp_deny;
+	unsigned char		udp_reflectors[65536 / 8]; /* source ports */
+	uint64_t		udp_rate_limit;	/* per source/s; 0: none */
+	uint64_t		udp_burst;	/* 0: one second's worth */
 	struct addr_list	metrics_listen;	/* empty: no metrics */
 };
+
+#define CONF_IS_REFLECTOR(c, port)					\
+	(((c)->udp_reflectors[(port) / 8] >> ((port) % 8)) & 1)
 
 void	 conf_init(struct conf *);
 void	 conf_free(struct conf *);

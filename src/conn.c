@@ -164,12 +164,12 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 }
 
 /*
- * Take over an accepted socket, already counted in the server's nconns,
- * and start echoing.
+ * Take over an accepted socket, already counted in the server's nconns
+ * (and in its per-address table if perip), and start echoing.
  */
 void
 conn_new(struct worker *w, int fd, const struct sockaddr *sa,
-    socklen_t salen)
+    socklen_t salen, int perip)
 {
 	struct conn	*c;
 	char		 peer[ADDR_STRLEN];
@@ -180,6 +180,11 @@ conn_new(struct worker *w, int fd, const struct sockaddr *sa,
 		goto fail_close;
 	}
 	c->w = w;
+	if (perip) {
+		memcpy(&c->peer, sa, salen < sizeof(c->peer) ? salen :
+		    sizeof(c->peer));
+		c->flags |= CONN_PERIP;
+	}
 	/* Echoes are small and latency-bound: never hold them for Nagle. */
 	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) == -1)
 		log_debug("conn %d: TCP_NODELAY: %s", fd, strerror(errno));
@@ -195,8 +200,7 @@ conn_new(struct worker *w, int fd, const struct sockaddr *sa,
 		log_warnx("conn %d: cannot enable reading", fd);
 		bufferevent_free(c->bev);
 		free(c);
-		atomic_fetch_sub(&w->srv->nconns, 1);
-		return;
+		goto fail_count;
 	}
 	TAILQ_INSERT_TAIL(&w->conns, c, entry);
 	w->nconns++;
@@ -210,7 +214,10 @@ fail_free:
 	free(c);
 fail_close:
 	close(fd);
+fail_count:
 	atomic_fetch_sub(&w->srv->nconns, 1);
+	if (perip)
+		perip_del(&w->srv->perip, sa);
 }
 
 /*
@@ -330,6 +337,8 @@ conn_free(struct conn *c)
 	w->nconns--;
 	STAT_ADD(&w->stats, conns_active, -1);
 	atomic_fetch_sub(&w->srv->nconns, 1);
+	if (c->flags & CONN_PERIP)
+		perip_del(&w->srv->perip, &c->peer.sa);
 	bufferevent_free(c->bev);
 	free(c);
 	worker_conn_gone(w);

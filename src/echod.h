@@ -9,6 +9,7 @@
 
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -16,6 +17,7 @@
 
 #include "addr.h"
 #include "conf.h"
+#include "guard.h"
 
 struct event;
 struct event_base;
@@ -32,10 +34,16 @@ struct conn {
 	struct worker		*w;
 	struct bufferevent	*bev;
 	unsigned		 flags;
+	union {
+		struct sockaddr		sa;
+		struct sockaddr_in	in;
+		struct sockaddr_in6	in6;
+	}			 peer;		/* only with CONN_PERIP */
 #define CONN_EOF	0x1	/* client shut down its side; flush, then free */
 #define CONN_PAUSED	0x2	/* reading stopped: output over buffer_limit */
 #define CONN_LINGER	0x4	/* echo done and FIN sent: discard until EOF */
 #define CONN_OUTCB	0x8	/* conn_output_cb counts the output */
+#define CONN_PERIP	0x10	/* counted in the server's per-address table */
 };
 TAILQ_HEAD(conn_list, conn);
 
@@ -87,6 +95,7 @@ typedef _Atomic uint64_t counter_t;
 	X(udp_denied)		/* by the access list: dropped */	\
 	X(tcp_denied)		/* by the access list: closed */	\
 	X(limit_refused)	/* max_connections: closed at once */	\
+	X(perip_refused)	/* max_connections_per_ip: closed */	\
 	X(accept_errors)	/* accept() out of descriptors or memory */ \
 	X(backpressure_pauses)						\
 	X(idle_timeouts)						\
@@ -145,6 +154,8 @@ struct worker {
 	struct event		*heartbeat_ev;	/* for systemd's watchdog */
 	_Atomic uint64_t	 heartbeat;
 	struct udp_batch	*udp;
+	const struct guard	*guard;		/* this worker's current one */
+	struct rate_table	 rates;
 };
 
 /* A command from the main thread, written whole to a worker's pipe. */
@@ -159,6 +170,7 @@ struct worker_cmd {
 	int		type;		/* SOCK_STREAM or SOCK_DGRAM */
 	struct addr	addr;
 	char		name[ADDR_STRLEN];
+	const struct guard *guard;	/* RELOAD: the new guard settings */
 };
 
 /* The daemon: the main thread's loop (signals, shutdown) and the workers. */
@@ -178,6 +190,8 @@ struct server {
 	struct event		*watchdog_timer;
 	uint64_t		 watchdog_usec;	/* 0: no watchdog */
 	struct metrics		*metrics;
+	struct guard		*guard;		/* newest; older ones behind */
+	struct perip		 perip;
 	uint64_t		*heartbeats;	/* last seen, per worker */
 	time_t			 started;
 	int			 done_pipe[2];	/* a byte from each worker that ends */
@@ -220,7 +234,8 @@ int	udp_attach(struct worker *, int, const struct addr *, const char *,
 void	udp_close(struct udp_listener *);
 
 /* conn.c */
-void	conn_new(struct worker *, int, const struct sockaddr *, socklen_t);
+void	conn_new(struct worker *, int, const struct sockaddr *, socklen_t,
+	    int);
 void	conn_set_idle_timeout(struct conn *);
 void	conn_drain(struct conn *);
 void	conn_free(struct conn *);

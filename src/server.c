@@ -44,6 +44,7 @@ server_tell(struct server *srv, int op)
 	memset(&cmd, 0, sizeof(cmd));
 	cmd.op = op;
 	cmd.fd = -1;
+	cmd.guard = srv->guard;
 	for (i = 0; i < srv->nworkers; i++)
 		worker_send(&srv->workers[i], &cmd);
 }
@@ -297,6 +298,7 @@ static void
 server_reload(struct server *srv)
 {
 	struct conf	 old, nc;
+	struct guard	*g;
 	char		 err[CONF_ERRLEN];
 
 	notify("RELOADING=1");
@@ -309,6 +311,16 @@ server_reload(struct server *srv)
 		notify("READY=1");
 		return;
 	}
+	if ((g = guard_new(&nc)) == NULL) {
+		log_msg(LOG_ERR, "reload failed, keeping the running "
+		    "configuration: out of memory");
+		conf_free(&nc);
+		notify("READY=1");
+		return;
+	}
+	/* Workers may still read the old one: it is freed at exit. */
+	g->older = srv->guard;
+	srv->guard = g;
 	if (nc.workers != srv->conf.workers)
 		log_warnx("reload: a new number of workers takes a restart");
 	if (strcmp(nc.user, srv->conf.user) != 0)
@@ -564,7 +576,9 @@ server_init(struct server *srv, struct conf *conf, const char *path)
 		log_msg(LOG_ERR, "cannot set up the main event loop");
 		return (EX_OSERR);
 	}
-	if ((srv->workers = calloc(srv->nworkers, sizeof(*srv->workers))) ==
+	if ((srv->guard = guard_new(&srv->conf)) == NULL ||
+	    perip_init(&srv->perip) == -1 ||
+	    (srv->workers = calloc(srv->nworkers, sizeof(*srv->workers))) ==
 	    NULL) {
 		log_msg(LOG_ERR, "out of memory");
 		return (EX_OSERR);
@@ -690,5 +704,7 @@ server_free(struct server *srv)
 	if (srv->done_pipe[1] != -1)
 		close(srv->done_pipe[1]);
 	free(srv->heartbeats);
+	guard_free(srv->guard);
+	perip_free(&srv->perip);
 	conf_free(&srv->conf);
 }

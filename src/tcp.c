@@ -73,6 +73,7 @@ tcp_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	struct server		*srv = w->srv;
 	size_t			 max, n;
 	struct tcp_listener	*each;
+	int			 counted = 0;
 
 	max = atomic_load_explicit(&srv->live.max_connections,
 	    memory_order_relaxed);
@@ -80,16 +81,32 @@ tcp_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 		l->failing = 0;
 		log_notice("tcp %s: accepting again", l->name);
 	}
+	if (!guard_allowed(&w->guard->tcp_allow, &w->guard->tcp_deny, sa)) {
+		STAT_ADD(&w->stats, tcp_denied, 1);
+		close(fd);
+		return;
+	}
+	if (w->guard->tcp_max_per_ip > 0) {
+		if (perip_add(&srv->perip, sa, w->guard->tcp_max_per_ip) ==
+		    -1) {
+			STAT_ADD(&w->stats, perip_refused, 1);
+			close(fd);
+			return;
+		}
+		counted = 1;
+	}
 	n = atomic_fetch_add(&srv->nconns, 1) + 1;
 	if (max > 0 && n > max) {
 		/* Another worker took the last slot in the same instant. */
 		atomic_fetch_sub(&srv->nconns, 1);
+		if (counted)
+			perip_del(&srv->perip, sa);
 		close(fd);
 		STAT_ADD(&w->stats, limit_refused, 1);
 		tcp_pause(l, TCP_LIMIT_POLL_MS);
 		return;
 	}
-	conn_new(w, fd, sa, (socklen_t)salen);
+	conn_new(w, fd, sa, (socklen_t)salen, counted);
 	if (max > 0 && n == max) {
 		if (!atomic_exchange(&srv->at_limit, 1))
 			log_warnx("max_connections (%zu) reached: not "

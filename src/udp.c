@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -25,6 +26,7 @@
 /* One worker's datagram buffers; memory is touched only as it is used. */
 struct udp_batch {
 	struct mmsghdr		msgs[UDP_BATCH];
+	struct mmsghdr		out[UDP_BATCH];	/* the replies let through */
 	struct iovec		iov[UDP_BATCH];
 	struct sockaddr_storage	peers[UDP_BATCH];
 	unsigned char		data[UDP_BATCH][UDP_BUFSIZE];
@@ -44,7 +46,7 @@ udp_batch_free(struct udp_batch *b)
 	free(b);
 }
 
-/* Send back the n datagrams in b; drop and count what cannot go now. */
+/* Send back the n replies in b->out; drop and count what cannot go now. */
 static void
 udp_reply(struct udp_listener *u, struct udp_batch *b, int n)
 {
@@ -52,10 +54,10 @@ udp_reply(struct udp_listener *u, struct udp_batch *b, int n)
 	int	 i = 0, sent, k;
 
 	while (i < n) {
-		sent = sendmmsg(u->fd, &b->msgs[i], (unsigned)(n - i), 0);
+		sent = sendmmsg(u->fd, &b->out[i], (unsigned)(n - i), 0);
 		if (sent > 0) {
 			for (k = i, bytes = 0; k < i + sent; k++)
-				bytes += b->iov[k].iov_len;
+				bytes += b->out[k].msg_hdr.msg_iov->iov_len;
 			STAT_ADD(&u->w->stats, udp_sent, (uint64_t)sent);
 			STAT_ADD(&u->w->stats, udp_bytes_out, bytes);
 			i += sent;
@@ -82,8 +84,11 @@ udp_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct udp_listener	*u = arg;
 	struct udp_batch	*b = u->w->udp;
+	const struct guard	*g = u->w->guard;
+	struct timespec		 ts;
 	uint64_t		 bytes;
-	int			 i, n, round;
+	uint32_t		 now_ms;
+	int			 i, k, n, round;
 
 	for (round = 0; round < UDP_ROUNDS; round++) {
 		for (i = 0; i < UDP_BATCH; i++) {
@@ -104,14 +109,32 @@ udp_read_cb(evutil_socket_t fd, short what, void *arg)
 				    strerror(errno));
 			return;
 		}
-		for (i = 0, bytes = 0; i < n; i++) {
-			/* Reply with exactly what came, to whom it came from. */
-			b->iov[i].iov_len = b->msgs[i].msg_len;
+		clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+		now_ms = (uint32_t)((uint64_t)ts.tv_sec * 1000 +
+		    (uint64_t)ts.tv_nsec / 1000000);
+		for (i = 0, k = 0, bytes = 0; i < n; i++) {
 			bytes += b->msgs[i].msg_len;
+			switch (guard_udp(g, &u->w->rates,
+			    (struct sockaddr *)&b->peers[i], now_ms)) {
+			case GUARD_PASS:
+				/* Exactly what came, to whom it came from. */
+				b->iov[i].iov_len = b->msgs[i].msg_len;
+				b->out[k++] = b->msgs[i];
+				break;
+			case GUARD_REFLECTOR:
+				STAT_ADD(&u->w->stats, udp_reflection, 1);
+				break;
+			case GUARD_RATE:
+				STAT_ADD(&u->w->stats, udp_rate_limited, 1);
+				break;
+			default:
+				STAT_ADD(&u->w->stats, udp_denied, 1);
+				break;
+			}
 		}
 		STAT_ADD(&u->w->stats, udp_bytes, bytes);
 		STAT_ADD(&u->w->stats, udp_datagrams, (uint64_t)n);
-		udp_reply(u, b, n);
+		udp_reply(u, b, k);
 		if (n < UDP_BATCH)
 			return;
 	}

@@ -95,6 +95,7 @@ worker_do(struct worker *w, const struct worker_cmd *cmd)
 		worker_cut(w);
 		break;
 	case WORKER_CMD_RELOAD:
+		w->guard = cmd->guard;
 		TAILQ_FOREACH(c, &w->conns, entry)
 			conn_set_idle_timeout(c);
 		break;
@@ -195,6 +196,8 @@ worker_init(struct worker *w, struct server *srv, int id)
 		log_msg(LOG_ERR, "worker %d: cannot create event", id);
 		return (-1);
 	}
+	w->guard = srv->guard;
+	rate_table_init(&w->rates);
 	/* Untouched pages cost nothing: a reload may add UDP later. */
 	if ((w->udp = udp_batch_new()) == NULL) {
 		log_msg(LOG_ERR, "worker %d: out of memory", id);
@@ -282,4 +285,5 @@ worker_free(struct worker *w)
 	if (w->cmd_pipe[1] != -1)
 		close(w->cmd_pipe[1]);
 	udp_batch_free(w->udp);
+	rate_table_free(&w->rates);
 }

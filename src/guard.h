@@ -1,0 +1,68 @@
+/*
+ * Hostile-input guards: access lists, the UDP reflection guard, per-source
+ * UDP rate limits and per-address TCP connection limits.
+ */
+#ifndef ECHOD_GUARD_H
+#define ECHOD_GUARD_H
+
+#include <sys/socket.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "conf.h"
+
+/* A worker's read-only view of the guard settings of one configuration. */
+struct guard {
+	struct cidr_list	 tcp_allow, tcp_deny;
+	struct cidr_list	 udp_allow, udp_deny;
+	size_t			 tcp_max_per_ip;
+	unsigned char		 reflectors[65536 / 8];
+	uint64_t		 rate, burst;
+	struct guard		*older;		/* retired, freed at exit */
+};
+
+/* Per-source token buckets of one worker, in a table of fixed size. */
+#define RATE_SLOTS	65536
+struct rate_slot {
+	unsigned char	key[16];
+	float		tokens;
+	uint32_t	last_ms;
+	unsigned char	family;
+};
+struct rate_table {
+	uint64_t		 seed;
+	struct rate_slot	*slots;		/* RATE_SLOTS, on first use */
+};
+
+/* Open connections per client address, shared by the workers. */
+struct perip_entry;
+struct perip {
+	pthread_mutex_t		 mu;
+	uint64_t		 seed;
+	struct perip_entry	**buckets;
+	size_t			 nbuckets;
+};
+
+struct guard	*guard_new(const struct conf *);
+void		 guard_free(struct guard *);
+int		 guard_allowed(const struct cidr_list *,
+		    const struct cidr_list *, const struct sockaddr *);
+
+#define GUARD_PASS		0
+#define GUARD_REFLECTOR		1
+#define GUARD_RATE		2
+#define GUARD_DENIED		3
+int		 guard_udp(const struct guard *, struct rate_table *,
+		    const struct sockaddr *, uint32_t);
+
+int		 rate_table_init(struct rate_table *);
+void		 rate_table_free(struct rate_table *);
+
+int		 perip_init(struct perip *);
+void		 perip_free(struct perip *);
+int		 perip_add(struct perip *, const struct sockaddr *, size_t);
+void		 perip_del(struct perip *, const struct sockaddr *);
+
+#endif
