@@ -318,6 +318,23 @@ conf_set_tcp_buffer_limit(struct conf_parser *p, const char *v,
 	return (0);
 }
 
+/*
+ * Find the next space-separated word of a list value: return 0 at the end
+ * or at a ';' or '#' that starts a comment (inih strips inline comments
+ * from the first line of a value, not from continuation lines).
+ */
+static int
+conf_next_word(const char **v, const char **word, size_t *len)
+{
+	*v += strspn(*v, " \t");
+	if (**v == '\0' || **v == ';' || **v == '#')
+		return (0);
+	*word = *v;
+	*len = strcspn(*v, " \t");
+	*v += *len;
+	return (1);
+}
+
 /* Parse a whole number from min to max; return -1 if it is not one. */
 static int
 conf_parse_number(const char *v, uint64_t min, uint64_t max, uint64_t *out)
@@ -419,13 +436,7 @@ conf_set_listen(struct conf_parser *p, struct addr_list *list,
 	(void)why;
 	if (list != &p->conf->metrics_listen)
 		p->listen_line = p->lineno;
-	for (;;) {
-		v += strspn(v, " \t");
-		if (*v == '\0')
-			return (0);
-		ws = v;
-		len = strcspn(v, " \t");
-		v += len;
+	while (conf_next_word(&v, &ws, &len)) {
 		if (len >= sizeof(word)) {
 			conf_error(p, p->lineno, "[%s] listen: '%.*s...' is too "
 			    "long for an address", proto, 20, ws);
@@ -453,6 +464,7 @@ conf_set_listen(struct conf_parser *p, struct addr_list *list,
 		list->v = nv;
 		list->v[list->n++] = a;
 	}
+	return (0);
 }
 
 static int
@@ -477,13 +489,7 @@ conf_set_cidrs(struct conf_parser *p, struct cidr_list *list,
 	const char	*ws, *why;
 	size_t		 len;
 
-	for (;;) {
-		v += strspn(v, " \t");
-		if (*v == '\0')
-			return (0);
-		ws = v;
-		len = strcspn(v, " \t");
-		v += len;
+	while (conf_next_word(&v, &ws, &len)) {
 		if (len >= sizeof(word)) {
 			conf_error(p, p->lineno, "%s: '%.*s...' is too long for "
 			    "an address prefix", where, 20, ws);
@@ -504,6 +510,7 @@ conf_set_cidrs(struct conf_parser *p, struct cidr_list *list,
 		list->v = nv;
 		list->v[list->n++] = c;
 	}
+	return (0);
 }
 
 static int
@@ -564,16 +571,13 @@ conf_set_udp_reflector_ports(struct conf_parser *p, const char *v,
 	}
 	if (strcmp(v, "none") == 0)
 		return (0);
-	for (;;) {
-		v += strspn(v, " \t");
-		if (*v == '\0')
-			return (0);
-		ws = v;
-		len = strcspn(v, " \t");
-		v += len;
-		if (len >= sizeof(word) || (memcpy(word, ws, len),
-		    word[len] = '\0', conf_parse_number(word, 0, 65535,
-		    &port)) == -1) {
+	while (conf_next_word(&v, &ws, &len)) {
+		if (len < sizeof(word)) {
+			memcpy(word, ws, len);
+			word[len] = '\0';
+		}
+		if (len >= sizeof(word) ||
+		    conf_parse_number(word, 0, 65535, &port) == -1) {
 			conf_error(p, p->lineno, "[udp] reflector_ports: "
 			    "'%.*s' is not a port number (0 to 65535)",
 			    (int)(len > 20 ? 20 : len), ws);
@@ -583,6 +587,7 @@ conf_set_udp_reflector_ports(struct conf_parser *p, const char *v,
 		    (unsigned char)(1u << (port % 8));
 	}
 	(void)why;
+	return (0);
 }
 
 static int

@@ -122,6 +122,56 @@ test_equal(void **state)
 	assert_true(addr_equal(&a, &b));
 }
 
+static void
+test_cidr(void **state)
+{
+	struct cidr	 c;
+	struct addr	 a;
+	const char	*why;
+
+	assert_int_equal(cidr_parse("10.0.0.0/8", &c, &why), 0);
+	assert_int_equal(c.family, AF_INET);
+	assert_int_equal(c.prefix, 8);
+	assert_int_equal(addr_parse("10.200.3.4:1", &a, &why), 0);
+	assert_true(cidr_match(&c, (struct sockaddr *)&a.ss));
+	assert_int_equal(addr_parse("11.0.0.1:1", &a, &why), 0);
+	assert_false(cidr_match(&c, (struct sockaddr *)&a.ss));
+	assert_int_equal(addr_parse("[::ffff:10.0.0.1]:1", &a, &why), 0);
+	assert_false(cidr_match(&c, (struct sockaddr *)&a.ss));
+
+	assert_int_equal(cidr_parse("127.0.0.2", &c, &why), 0);
+	assert_int_equal(c.prefix, 32);
+	assert_int_equal(addr_parse("127.0.0.2:9", &a, &why), 0);
+	assert_true(cidr_match(&c, (struct sockaddr *)&a.ss));
+	assert_int_equal(addr_parse("127.0.0.3:9", &a, &why), 0);
+	assert_false(cidr_match(&c, (struct sockaddr *)&a.ss));
+
+	assert_int_equal(cidr_parse("2001:db8::/33", &c, &why), 0);
+	assert_int_equal(c.family, AF_INET6);
+	assert_int_equal(addr_parse("[2001:db8:7fff::1]:1", &a, &why), 0);
+	assert_true(cidr_match(&c, (struct sockaddr *)&a.ss));
+	assert_int_equal(addr_parse("[2001:db8:8000::1]:1", &a, &why), 0);
+	assert_false(cidr_match(&c, (struct sockaddr *)&a.ss));
+	assert_int_equal(cidr_parse("::/0", &c, &why), 0);
+	assert_true(cidr_match(&c, (struct sockaddr *)&a.ss));
+	assert_int_equal(addr_parse("1.2.3.4:1", &a, &why), 0);
+	assert_false(cidr_match(&c, (struct sockaddr *)&a.ss));
+
+	assert_int_equal(cidr_parse("10.1.2.3/8", &c, &why), -1);
+	assert_string_equal(why,
+	    "address has bits set beyond the prefix length");
+	assert_int_equal(cidr_parse("10.0.0.0/33", &c, &why), -1);
+	assert_string_equal(why, "prefix length must be 0 to 32");
+	assert_int_equal(cidr_parse("::/129", &c, &why), -1);
+	assert_string_equal(why, "prefix length must be 0 to 128");
+	assert_int_equal(cidr_parse("10.0.0.0/", &c, &why), -1);
+	assert_int_equal(cidr_parse("10.0.0.0/-1", &c, &why), -1);
+	assert_int_equal(cidr_parse("/8", &c, &why), -1);
+	assert_string_equal(why, "missing address");
+	assert_int_equal(cidr_parse("[::1]/128", &c, &why), -1);
+	assert_string_equal(why, "not a numeric IPv4 or IPv6 address");
+}
+
 int
 main(void)
 {
@@ -130,6 +180,7 @@ main(void)
 		cmocka_unit_test(test_ipv6),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_equal),
+		cmocka_unit_test(test_cidr),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

@@ -314,6 +314,76 @@ test_user_and_metrics(void **state)
 }
 
 static void
+test_guards(void **state)
+{
+	struct conf	 c;
+
+	parse_ok(&c, "");
+	assert_int_equal(c.tcp_allow.n + c.tcp_deny.n + c.udp_allow.n +
+	    c.udp_deny.n, 0);
+	assert_int_equal(c.tcp_max_per_ip, 0);
+	assert_int_equal(c.udp_rate_limit, 0);
+	assert_int_equal(c.udp_burst, 0);
+	/* The built-in reflector ports, and only those. */
+	assert_true(CONF_IS_REFLECTOR(&c, 0));
+	assert_true(CONF_IS_REFLECTOR(&c, 7));
+	assert_true(CONF_IS_REFLECTOR(&c, 19));
+	assert_true(CONF_IS_REFLECTOR(&c, 53));
+	assert_true(CONF_IS_REFLECTOR(&c, 123));
+	assert_true(CONF_IS_REFLECTOR(&c, 11211));
+	assert_false(CONF_IS_REFLECTOR(&c, 8));
+	assert_false(CONF_IS_REFLECTOR(&c, 40000));
+	conf_free(&c);
+
+	parse_ok(&c, "[tcp]\nallow = 10.0.0.0/8 ::1\nallow = 192.0.2.0/24\n"
+	    "deny = 10.9.0.0/16\nmax_connections_per_ip = 8\n"
+	    "[udp]\nallow = ::/0\ndeny = 127.0.0.2 ; a comment\n"
+	    "reflector_ports = 9\n  12345 ; more\nrate_limit = 500\n"
+	    "burst = 50\n");
+	assert_int_equal(c.tcp_allow.n, 3);
+	assert_int_equal(c.tcp_allow.v[1].family, AF_INET6);
+	assert_int_equal(c.tcp_deny.n, 1);
+	assert_int_equal(c.tcp_deny.v[0].prefix, 16);
+	assert_int_equal(c.tcp_max_per_ip, 8);
+	assert_int_equal(c.udp_allow.n, 1);
+	assert_int_equal(c.udp_deny.n, 1);
+	assert_true(CONF_IS_REFLECTOR(&c, 9));
+	assert_true(CONF_IS_REFLECTOR(&c, 12345));
+	assert_false(CONF_IS_REFLECTOR(&c, 7));	/* the list was replaced */
+	assert_false(CONF_IS_REFLECTOR(&c, 0));
+	assert_int_equal(c.udp_rate_limit, 500);
+	assert_int_equal(c.udp_burst, 50);
+	conf_free(&c);
+
+	parse_ok(&c, "[udp]\nreflector_ports = none\n");
+	assert_false(CONF_IS_REFLECTOR(&c, 0));
+	assert_false(CONF_IS_REFLECTOR(&c, 19));
+	conf_free(&c);
+
+	parse_err("[tcp]\nallow = 10.1.2.3/8\n",
+	    "t.conf:2: [tcp] allow: bad prefix '10.1.2.3/8': address has bits "
+	    "set beyond the prefix length");
+	parse_err("[udp]\n\ndeny = example.com\n",
+	    "t.conf:3: [udp] deny: bad prefix 'example.com': not a numeric "
+	    "IPv4 or IPv6 address");
+	parse_err("[udp]\nreflector_ports = 7 chargen\n",
+	    "t.conf:2: [udp] reflector_ports: 'chargen' is not a port number "
+	    "(0 to 65535)");
+	parse_err("[udp]\nreflector_ports = 65536\n",
+	    "t.conf:2: [udp] reflector_ports: '65536' is not a port number "
+	    "(0 to 65535)");
+	parse_err("[udp]\nrate_limit = fast\n",
+	    "t.conf:2: [udp] rate_limit: 'fast' must be a number of datagrams "
+	    "per second from 0 (no limit) to 10000000");
+	parse_err("[udp]\nburst = 1k\n",
+	    "t.conf:2: [udp] burst: '1k' must be a number of datagrams from 0 "
+	    "(rate_limit's value) to 10000000");
+	parse_err("[tcp]\nmax_connections_per_ip = -3\n",
+	    "t.conf:2: [tcp] max_connections_per_ip: '-3' must be a number "
+	    "from 0 (no limit) to 10000000");
+}
+
+static void
 test_listen_forms(void **state)
 {
 	struct conf	 c;
@@ -499,6 +569,7 @@ main(void)
 		cmocka_unit_test(test_units_in_keys),
 		cmocka_unit_test(test_workers_and_limits),
 		cmocka_unit_test(test_user_and_metrics),
+		cmocka_unit_test(test_guards),
 		cmocka_unit_test(test_listen_forms),
 		cmocka_unit_test(test_listen_append),
 		cmocka_unit_test(test_crlf_and_bom),
