@@ -1,11 +1,13 @@
 #!/bin/sh
-# Run the live tests (tests/test_live.py) with pytest against the built echod.
+# Run the live tests (tests/test_*.py, or the files given) with pytest
+# against the built echod.
 # Debian's python3-pytest lives under /usr/bin/python3, which may not be the
 # first python3 on PATH.
 dir=${TESTS_SRCDIR:-$(dirname "$0")}
 for py in /usr/bin/python3 python3; do
 	if command -v "$py" >/dev/null 2>&1 && "$py" -c 'import pytest' 2>/dev/null; then
-		exec "$py" -m pytest -q -p no:cacheprovider "$dir" "$@"
+		[ "$#" -gt 0 ] || set -- "$dir"
+		exec "$py" -m pytest -q -p no:cacheprovider "$@"
 	fi
 done
 echo "live.sh: pytest not found (apt-get install python3-pytest)" >&2
