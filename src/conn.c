@@ -12,7 +12,8 @@
  *             input until the client closes, so closing never sends a RST
  *             that would destroy echo data still in flight.
  *
- * A draining connection has a read timeout; no other has any timeout.
+ * Timeouts: with idle_timeout set, a read and a write timeout of that
+ * length; while draining, the drain's own read timeout instead.
  */
 #include "config.h"
 
