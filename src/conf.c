@@ -385,9 +385,9 @@ conf_set_user(struct conf_parser *p, const char *v, const char **why)
 	return (0);
 }
 
+/* Parse a connection limit, 0 meaning none, into *out. */
 static int
-conf_set_tcp_max_connections(struct conf_parser *p, const char *v,
-    const char **why)
+conf_parse_limit(const char *v, size_t *out, const char **why)
 {
 	uint64_t	 n;
 
@@ -395,8 +395,15 @@ conf_set_tcp_max_connections(struct conf_parser *p, const char *v,
 		*why = "must be a number from 0 (no limit) to 10000000";
 		return (-1);
 	}
-	p->conf->tcp_max_connections = (size_t)n;
+	*out = (size_t)n;
 	return (0);
+}
+
+static int
+conf_set_tcp_max_connections(struct conf_parser *p, const char *v,
+    const char **why)
+{
+	return (conf_parse_limit(v, &p->conf->tcp_max_connections, why));
 }
 
 static int
@@ -541,14 +548,7 @@ static int
 conf_set_tcp_max_per_ip(struct conf_parser *p, const char *v,
     const char **why)
 {
-	uint64_t	 n;
-
-	if (conf_parse_number(v, 0, 10000000, &n) == -1) {
-		*why = "must be a number from 0 (no limit) to 10000000";
-		return (-1);
-	}
-	p->conf->tcp_max_per_ip = (size_t)n;
-	return (0);
+	return (conf_parse_limit(v, &p->conf->tcp_max_per_ip, why));
 }
 
 /*

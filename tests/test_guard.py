@@ -210,7 +210,7 @@ def test_100000_sources_stay_within_the_table(start_echod):
     """100,000 distinct source addresses (127.0.0.0/8 is all loopback)
     cannot grow memory past the rate table's fixed size."""
     mp = free_port()
-    d = start_echod(config(udp="rate_limit = 100\nburst = 10\n",
+    d = start_echod(config(udp="rate_limit = 1\nburst = 10\n",
                            metrics_port=mp))
     dest = v4(d.udp)
     assert udp_try(dest, b"warm") == b"warm"
