@@ -222,11 +222,10 @@ def test_100000_sources_stay_within_the_table(start_echod):
             u.bind((src, 0))
             u.sendto(b"s", dest)
     deadline = time.monotonic() + 20
-    last = -1
-    while time.monotonic() < deadline:       # until the count settles
+    last, stable = -1, 0
+    while time.monotonic() < deadline and stable < 3:   # until it settles
         got = metrics(mp)['echod_received_messages_total{proto="udp"}']
-        if got == last:
-            break
+        stable = stable + 1 if got == last else 0
         last = got
         time.sleep(0.2)
     got = metrics(mp)['echod_received_messages_total{proto="udp"}']
@@ -238,11 +237,13 @@ def test_100000_sources_stay_within_the_table(start_echod):
     # that echod saw far more sources than its table has slots.
     assert got > 1.3 * 65536, got
     assert growth < table + (1 << 20), growth
-    # The limiter still works for a real client afterwards.
+    # The limiter still works for a real client afterwards: a burst of 10,
+    # then at most the one token a second refills.
     src = ("127.0.0.1", free_port())
-    got = [udp_try(dest, b"%d" % i, src, 0.2) for i in range(12)]
-    assert got[:10] == [b"%d" % i for i in range(10)]
-    assert got[10:] == [None, None]
+    got = [udp_try(dest, b"%d" % i, src, 2.0) for i in range(10)]
+    assert got == [b"%d" % i for i in range(10)]
+    late = [udp_try(dest, b"over", src, 0.1) for _ in range(5)]
+    assert late.count(None) >= 4, late
 
 
 def test_malformed_configs_from_fuzz_corpus(tmp_path):
