@@ -142,6 +142,7 @@ struct worker {
 	struct server		*srv;
 	pthread_t		 thread;
 	int			 started;
+	int			 ended;		/* main thread: its loop is over */
 	struct event_base	*base;
 	struct tcp_list		 tcps;
 	struct udp_list		 udps;

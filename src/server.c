@@ -102,7 +102,7 @@ server_watchdog_cb(evutil_socket_t fd, short what, void *arg)
 	int		 alive = 1;
 
 	for (i = 0; i < srv->nworkers; i++) {
-		if (!srv->workers[i].started)
+		if (!srv->workers[i].started || srv->workers[i].ended)
 			continue;	/* ended after its drain */
 		beat = atomic_load_explicit(&srv->workers[i].heartbeat,
 		    memory_order_relaxed);
@@ -397,11 +397,15 @@ static void
 server_done_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct server	*srv = arg;
-	char		 ids[64];
-	ssize_t		 n;
+	unsigned char	 ids[64];
+	ssize_t		 n, i;
 
-	while ((n = read((int)fd, ids, sizeof(ids))) > 0)
+	while ((n = read((int)fd, ids, sizeof(ids))) > 0) {
+		for (i = 0; i < n; i++)
+			if (ids[i] < srv->nworkers)
+				srv->workers[ids[i]].ended = 1;
 		srv->ndone += (unsigned)n;
+	}
 	if (!srv->draining && srv->ndone > 0) {
 		log_msg(LOG_ERR, "a worker stopped unexpectedly; stopping");
 		srv->draining = 1;

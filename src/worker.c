@@ -224,7 +224,7 @@ static void *
 worker_main(void *arg)
 {
 	struct worker	*w = arg;
-	char		 done = 1;
+	unsigned char	 done = (unsigned char)w->id;	/* < 256 workers */
 	ssize_t		 n;
 
 	if (event_base_dispatch(w->base) == -1)
