@@ -330,7 +330,7 @@ def test_second_echod_on_same_port_fails(start_echod):
     e = start_echod(config(server_workers="2",
                            tcp_listen="127.0.0.1:%d" % port, udp_listen=""),
                     ready=False)
-    assert e.proc.wait(10) == 69
+    assert e.stop(None) == 69
     assert "cannot bind tcp 127.0.0.1:%d: Address already in use" % port \
         in e.log()
 

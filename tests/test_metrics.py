@@ -180,7 +180,7 @@ def test_metrics_bind_failure(start_echod):
         port = busy.getsockname()[1]
         d = start_echod(DEFAULT_CONFIG + "[metrics]\nlisten = 127.0.0.1:%d\n"
                         % port, ready=False)
-        assert d.proc.wait(10) == 69
+        assert d.stop(None) == 69
     assert "cannot listen for metrics on 127.0.0.1:%d" % port in d.log()
 
 

@@ -269,5 +269,5 @@ def test_unknown_user_exits_67(start_echod):
         pytest.skip("needs root")
     d = start_echod(DEFAULT_CONFIG.replace(
         "[server]\n", "[server]\nuser = no-such-user-here\n"), ready=False)
-    assert d.proc.wait(10) == 67
+    assert d.stop(None) == 67
     assert "user no-such-user-here: no such user" in d.log()
