@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <errno.h>
@@ -24,8 +25,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include "addr.h"
@@ -38,6 +37,7 @@
 #define TICK_US		1000		/* the threads' clock */
 #define RATE_TICK_US	100		/* ... in open-loop mode */
 #define UDP_SEQ_LEN	8
+#define RBUF_LEN	65536		/* one read, and any datagram */
 
 enum mode { MODE_PINGPONG, MODE_PIPELINE, MODE_STREAM };
 static const char *mode_names[] = { "pingpong", "pipeline", "stream" };
@@ -94,11 +94,12 @@ struct lthread;
 struct lconn {
 	struct lthread		*t;
 	const struct target	*tgt;
-	struct bufferevent	*bev;		/* TCP */
-	int			 fd;		/* UDP */
-	struct event		*ev;		/* UDP */
+	int			 fd;
+	struct event		*ev;		/* readable */
+	struct event		*wev;		/* TCP: writable, while needed */
+	int			 wev_on;
 	uint64_t		 base;		/* pattern offset of stream */
-	uint64_t		 sent, recvd;	/* TCP stream offsets */
+	uint64_t		 sent, written, recvd;	/* TCP stream offsets */
 	uint64_t		 seq;		/* UDP: next sequence number */
 	struct msg		*q;
 	unsigned		 qhead, qlen;
@@ -118,7 +119,7 @@ struct lthread {
 	uint64_t		 stop_deadline;
 	int			 stopping;
 	uint64_t		 rng;
-	unsigned char		*udpbuf;
+	unsigned char		*rbuf;		/* RBUF_LEN bytes */
 	pthread_mutex_t		 mu;
 	struct counters		 c;
 	struct hist		 cum, interval;
@@ -183,108 +184,158 @@ want_inflight(void)
 	return (opt.mode == MODE_PIPELINE ? opt.depth : 1);
 }
 
-/* Top up a stream connection's output. */
+/*
+ * Write what is due on a TCP connection: the stream bytes from written to
+ * sent, straight from the pattern (no copy), and watch for writability
+ * only while some are left.  Return 0, or -1 if the connection is gone.
+ */
+static int
+tcp_flush(struct lconn *c)
+{
+	const unsigned char	*p;
+	size_t			 avail, len;
+	ssize_t			 n;
+
+	while (c->written < c->sent) {
+		p = pattern_at(pat, c->base + c->written, &avail);
+		len = c->sent - c->written;
+		if (len > avail)
+			len = avail;
+		if (opt.mode == MODE_STREAM && len > opt.size_max)
+			len = opt.size_max;
+		n = send(c->fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n > 0) {
+			c->written += (uint64_t)n;
+			continue;
+		}
+		if (n == -1 && (errno == EAGAIN || errno == EINTR))
+			break;
+		COUNT(c->t, resets, 1);
+		conn_kill(c);
+		return (-1);
+	}
+	if (c->written < c->sent && !c->wev_on) {
+		if (event_add(c->wev, NULL) == -1) {
+			conn_kill(c);
+			return (-1);
+		}
+		c->wev_on = 1;
+	} else if (c->written == c->sent && c->wev_on) {
+		event_del(c->wev);
+		c->wev_on = 0;
+	}
+	return (0);
+}
+
+/* Top up a stream connection's output, then write what the socket takes. */
 static void
 stream_fill(struct lconn *c)
 {
-	struct evbuffer		*out = bufferevent_get_output(c->bev);
-	const unsigned char	*p;
-	size_t			 avail;
-	uint32_t		 n;
+	uint32_t	 n;
 
-	while (!c->t->stopping && evbuffer_get_length(out) < STREAM_WINDOW) {
+	while (!c->t->stopping && c->sent - c->written < STREAM_WINDOW) {
 		n = pick_size(c->t);
-		p = pattern_at(pat, c->base + c->sent, &avail);
-		if (evbuffer_add(out, p, n) == -1) {
-			conn_kill(c);
-			return;
-		}
 		c->sent += n;
 		COUNT(c->t, bytes_sent, n);
+	}
+	tcp_flush(c);
+}
+
+/* The connection is up: start sending. */
+static void
+tcp_up(struct lconn *c)
+{
+	unsigned	 i;
+	int		 on = 1;
+
+	c->up = 1;
+	COUNT(c->t, conns_up, 1);
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	if (opt.mode == MODE_STREAM)
+		stream_fill(c);
+	else if (opt.rate == 0)
+		for (i = 0; i < want_inflight() && !c->dead; i++)
+			conn_send(c, now_us());
+	if (!c->dead && c->written == c->sent && c->wev_on) {
+		event_del(c->wev);
+		c->wev_on = 0;
 	}
 }
 
 /* TCP read callback: check the echo, complete messages, send more. */
 static void
-tcp_read_cb(struct bufferevent *bev, void *arg)
+tcp_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct lconn		*c = arg;
 	struct lthread		*t = c->t;
-	struct evbuffer		*in = bufferevent_get_input(bev);
-	struct evbuffer_iovec	 v;
 	struct msg		*m;
-	uint64_t		 now = now_us();
+	uint64_t		 now;
 	size_t			 len, off, take;
+	ssize_t			 n;
 
-	while (evbuffer_peek(in, -1, NULL, &v, 1) > 0 && v.iov_len > 0) {
-		len = v.iov_len;
-		if (c->recvd + len > c->sent ||
-		    pattern_check(pat, c->base + c->recvd, v.iov_base, len) !=
-		    len) {
-			COUNT(t, mismatches, 1);
+	n = recv((int)fd, t->rbuf, RBUF_LEN, 0);
+	if (n <= 0) {
+		if (n == -1 && (errno == EAGAIN || errno == EINTR))
+			return;
+		COUNT(t, resets, 1);	/* closed or reset under us */
+		conn_kill(c);
+		return;
+	}
+	now = now_us();
+	len = (size_t)n;
+	if (c->recvd + len > c->sent ||
+	    pattern_check(pat, c->base + c->recvd, t->rbuf, len) != len) {
+		COUNT(t, mismatches, 1);
+		conn_kill(c);
+		return;
+	}
+	c->recvd += len;
+	if (opt.mode == MODE_STREAM) {
+		COUNT(t, bytes_recv, len);
+		stream_fill(c);
+		return;
+	}
+	for (off = 0; off < len; off += take) {
+		m = &c->q[c->qhead];
+		take = m->size - m->got;
+		if (take > len - off)
+			take = len - off;
+		m->got += (uint32_t)take;
+		if (m->got < m->size)
+			break;
+		record(t, now > m->t_us ? now - m->t_us : 0, m->size);
+		c->qhead = (c->qhead + 1) % QUEUE_CAP;
+		c->qlen--;
+		if (opt.rate == 0 && !t->stopping) {
+			conn_send(c, now);
+			if (c->dead)
+				return;
+		}
+	}
+}
+
+/* TCP write callback: the connect finished, or the socket takes more. */
+static void
+tcp_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct lconn	*c = arg;
+	socklen_t	 len = sizeof(int);
+	int		 err = 0;
+
+	if (!c->up) {
+		if (getsockopt((int)fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1 ||
+		    err != 0) {
+			COUNT(c->t, connect_fail, 1);
 			conn_kill(c);
 			return;
 		}
-		c->recvd += len;
-		evbuffer_drain(in, len);
-		if (opt.mode == MODE_STREAM) {
-			COUNT(t, bytes_recv, len);
-			continue;
-		}
-		for (off = 0; off < len; off += take) {
-			m = &c->q[c->qhead];
-			take = m->size - m->got;
-			if (take > len - off)
-				take = len - off;
-			m->got += (uint32_t)take;
-			if (m->got < m->size)
-				break;
-			record(t, now > m->t_us ? now - m->t_us : 0, m->size);
-			c->qhead = (c->qhead + 1) % QUEUE_CAP;
-			c->qlen--;
-			if (opt.rate == 0 && !t->stopping)
-				conn_send(c, now);
-		}
-	}
-	if (opt.mode == MODE_STREAM)
-		stream_fill(c);
-}
-
-/* TCP write callback (stream mode): keep the pipe full. */
-static void
-tcp_write_cb(struct bufferevent *bev, void *arg)
-{
-	struct lconn	*c = arg;
-
-	if (opt.mode == MODE_STREAM)
-		stream_fill(c);
-}
-
-/* TCP event callback: connected, or gone. */
-static void
-tcp_event_cb(struct bufferevent *bev, short what, void *arg)
-{
-	struct lconn	*c = arg;
-	unsigned	 i;
-	int		 on = 1;
-
-	if (what & BEV_EVENT_CONNECTED) {
-		c->up = 1;
-		COUNT(c->t, conns_up, 1);
-		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY,
-		    &on, sizeof(on));
-		if (opt.mode == MODE_STREAM)
-			stream_fill(c);
-		else if (opt.rate == 0)
-			for (i = 0; i < want_inflight(); i++)
-				conn_send(c, now_us());
+		tcp_up(c);
 		return;
 	}
-	if (!c->up)
-		COUNT(c->t, connect_fail, 1);
+	if (opt.mode == MODE_STREAM)
+		stream_fill(c);
 	else
-		COUNT(c->t, resets, 1);
-	conn_kill(c);
+		tcp_flush(c);
 }
 
 /* UDP read callback: match each datagram to the one it echoes. */
@@ -300,7 +351,7 @@ udp_read_cb(evutil_socket_t fd, short what, void *arg)
 	int		 found;
 
 	for (k = 0; k < 64; k++) {
-		n = recv((int)fd, t->udpbuf, 65536, 0);
+		n = recv((int)fd, t->rbuf, RBUF_LEN, 0);
 		if (n == -1) {
 			if (errno != EAGAIN && errno != EINTR)
 				COUNT(t, resets, 1);
@@ -310,7 +361,7 @@ udp_read_cb(evutil_socket_t fd, short what, void *arg)
 			COUNT(t, mismatches, 1);
 			continue;
 		}
-		memcpy(&seq, t->udpbuf, UDP_SEQ_LEN);
+		memcpy(&seq, t->rbuf, UDP_SEQ_LEN);
 		found = 0;
 		for (j = 0; j < c->qlen; j++) {
 			m = &c->q[(c->qhead + j) % QUEUE_CAP];
@@ -318,7 +369,7 @@ udp_read_cb(evutil_socket_t fd, short what, void *arg)
 				continue;
 			found = 1;
 			if ((size_t)n != m->size || pattern_check(pat, c->base +
-			    seq * 4093, t->udpbuf + UDP_SEQ_LEN,
+			    seq * 4093, t->rbuf + UDP_SEQ_LEN,
 			    (size_t)n - UDP_SEQ_LEN) != (size_t)n - UDP_SEQ_LEN)
 				COUNT(t, mismatches, 1);
 			else
@@ -344,10 +395,8 @@ static void
 conn_send(struct lconn *c, uint64_t t_us)
 {
 	struct msg		*m;
-	const unsigned char	*p;
 	struct iovec		 iov[2];
 	size_t			 avail;
-	ssize_t			 sent;
 	uint32_t		 size;
 
 	if (c->dead || !c->up)
@@ -362,28 +411,11 @@ conn_send(struct lconn *c, uint64_t t_us)
 	m->size = size;
 	m->got = 0;
 	if (!opt.udp) {
-		p = pattern_at(pat, c->base + c->sent, &avail);
-		/* Write at once when nothing is queued: no EPOLLOUT dance. */
-		sent = 0;
-		if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
-			sent = send(bufferevent_getfd(c->bev), p, size,
-			    MSG_DONTWAIT | MSG_NOSIGNAL);
-			if (sent == -1 && errno != EAGAIN && errno != EINTR) {
-				COUNT(c->t, resets, 1);
-				conn_kill(c);
-				return;
-			}
-			if (sent < 0)
-				sent = 0;
-		}
-		if ((size_t)sent < size && bufferevent_write(c->bev, p + sent,
-		    size - (size_t)sent) == -1) {
-			conn_kill(c);
-			return;
-		}
+		/* The bytes are the pattern's next ones: write what is due. */
 		c->sent += size;
 		c->qlen++;
 		COUNT(c->t, bytes_sent, size);
+		tcp_flush(c);
 		return;
 	}
 	m->seq = c->seq++;
@@ -412,9 +444,9 @@ conn_kill(struct lconn *c)
 	if (c->dead)
 		return;
 	c->dead = 1;
-	if (c->bev != NULL) {
-		bufferevent_free(c->bev);
-		c->bev = NULL;
+	if (c->wev != NULL) {
+		event_free(c->wev);
+		c->wev = NULL;
 	}
 	if (c->ev != NULL) {
 		event_free(c->ev);
@@ -438,19 +470,22 @@ conn_open(struct lthread *t, unsigned i)
 	c->tgt = &opt.targets[global % opt.ntargets];
 	c->base = (uint64_t)global * 7919 * 64;
 	if (!opt.udp) {
-		c->bev = bufferevent_socket_new(t->base, -1,
-		    BEV_OPT_CLOSE_ON_FREE);
-		if (c->bev == NULL)
+		c->fd = socket(c->tgt->a.ss.ss_family,
+		    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (c->fd == -1 || (connect(c->fd,
+		    (struct sockaddr *)&c->tgt->a.ss, c->tgt->a.len) == -1 &&
+		    errno != EINPROGRESS))
 			goto fail;
-		bufferevent_setcb(c->bev, tcp_read_cb, tcp_write_cb,
-		    tcp_event_cb, c);
-		if (opt.mode == MODE_STREAM)
-			bufferevent_setwatermark(c->bev, EV_WRITE,
-			    STREAM_WINDOW / 2, 0);
-		if (bufferevent_enable(c->bev, EV_READ | EV_WRITE) == -1 ||
-		    bufferevent_socket_connect(c->bev,
-		    (struct sockaddr *)&c->tgt->a.ss, (int)c->tgt->a.len) == -1)
+		c->ev = event_new(t->base, c->fd, EV_READ | EV_PERSIST,
+		    tcp_read_cb, c);
+		c->wev = event_new(t->base, c->fd, EV_WRITE | EV_PERSIST,
+		    tcp_write_cb, c);
+		/* Writability says the connect finished. */
+		if (c->ev == NULL || c->wev == NULL ||
+		    event_add(c->ev, NULL) == -1 ||
+		    event_add(c->wev, NULL) == -1)
 			goto fail;
+		c->wev_on = 1;
 		return;
 	}
 	c->fd = socket(c->tgt->a.ss.ss_family,
@@ -624,7 +659,7 @@ thread_init(struct lthread *t, int id)
 	if (t->base == NULL ||
 	    (t->conns = calloc(t->nconns ? t->nconns : 1,
 	    sizeof(*t->conns))) == NULL ||
-	    (t->udpbuf = malloc(65536)) == NULL)
+	    (t->rbuf = malloc(65536)) == NULL)
 		return (-1);
 	for (i = 0; i < t->nconns; i++) {
 		t->conns[i].fd = -1;
@@ -658,7 +693,7 @@ thread_free(struct lthread *t)
 		event_base_loop(t->base, EVLOOP_NONBLOCK);
 		event_base_free(t->base);
 	}
-	free(t->udpbuf);
+	free(t->rbuf);
 	pthread_mutex_destroy(&t->mu);
 }
 
