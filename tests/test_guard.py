@@ -216,11 +216,16 @@ def test_100000_sources_stay_within_the_table(start_echod):
     assert udp_try(dest, b"warm") == b"warm"
     rss0 = rss_kib(d.proc.pid)
     n = 100_000
+    key = 'echod_received_messages_total{proto="udp"}'
     for i in range(n):
         src = "127.%d.%d.%d" % (1 + (i >> 16), (i >> 8) & 0xff, i & 0xff)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
             u.bind((src, 0))
             u.sendto(b"s", dest)
+        if i % 5000 == 4999:    # let a slow (sanitized) echod keep up
+            until = time.monotonic() + 3
+            while metrics(mp)[key] < 0.98 * i and time.monotonic() < until:
+                time.sleep(0.01)
     deadline = time.monotonic() + 20
     last, stable = -1, 0
     while time.monotonic() < deadline and stable < 3:   # until it settles
@@ -233,9 +238,9 @@ def test_100000_sources_stay_within_the_table(start_echod):
     table = 65536 * 28          # RATE_SLOTS * sizeof(struct rate_slot)
     print("%d datagrams from %d sources; RSS grew %d KiB (table %d KiB)" %
           (got, n, growth // 1024, table // 1024))
-    # The kernel may drop some of a fast sequential burst; what counts is
-    # that echod saw far more sources than its table has slots.
-    assert got > 1.3 * 65536, got
+    # What counts is that echod saw far more sources than its table has
+    # slots (the kernel may drop a few of a fast burst).
+    assert got > 0.9 * n, got
     assert growth < table + (1 << 20), growth
     # The limiter still works for a real client afterwards: a burst of 10,
     # then at most the one token a second refills.
