@@ -364,21 +364,17 @@ conn_finish(struct conn *c)
 }
 
 /*
- * Start draining a connection for shutdown.  An idle one is finished at
- * once.  A busy one goes on echoing until the client has been quiet for a
- * moment with nothing left to echo (its read timeout, see conn_event_cb),
- * so that data the client sent before the signal, still on its way, is
- * echoed too.
+ * Start draining a connection for shutdown.  It goes on echoing until the
+ * client has been quiet for a moment with nothing left to echo (its read
+ * timeout, see conn_event_cb): data the client sent before the signal may
+ * still be in its own kernel's send queue, waiting for a window update, so
+ * even a connection that looks idle now gets that moment.
  */
 void
 conn_drain(struct conn *c)
 {
 	if (c->flags & (CONN_EOF | CONN_LINGER))
 		return;
-	if (!(c->flags & CONN_PAUSED) && conn_idle(c)) {
-		conn_finish(c);
-		return;
-	}
 	if (conn_set_read_timeout(c, CONN_DRAIN_QUIET_MS) == -1)
 		conn_free(c);
 }

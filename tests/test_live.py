@@ -257,29 +257,21 @@ def test_sigpipe_does_not_kill(echod):
 
 
 def test_drain_returns_data_in_flight(echod):
-    """SIGTERM while megabytes are in flight: every byte comes back, then
-    EOF, and echod exits 0."""
-    data = os.urandom(8 << 20)
+    """SIGTERM while megabytes are in flight (sent, not yet read back):
+    every byte comes back, then EOF, and echod exits 0."""
+    data = os.urandom(2 << 20)
     errors = []
     with connect(echod.tcp[0]) as s:
-        sent = threading.Event()
-
-        def sender():
-            try:
-                s.sendall(data[:1 << 20])
-                sent.set()
-                s.sendall(data[1 << 20:])
-            except OSError as e:
-                errors.append(e)
-                sent.set()
-
-        t = threading.Thread(target=sender)
+        # The client does not read, so all of it sits in socket buffers
+        # and echod's output, paused at buffer_limit, when the signal comes.
+        t = threading.Thread(target=send_chunked,
+                             args=(s, data, random.Random(7), 65536, errors))
         t.start()
-        assert sent.wait(TIMEOUT)
+        t.join(TIMEOUT)
+        assert not t.is_alive(), "2 MiB did not fit in flight"
         echod.proc.send_signal(signal.SIGTERM)
         echod.wait_log(r"draining 1 connections")
         got = recv_to_eof(s)
-        t.join(TIMEOUT)
     assert not errors
     assert len(got) == len(data)
     assert got == data
