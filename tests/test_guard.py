@@ -241,7 +241,8 @@ def test_100000_sources_stay_within_the_table(start_echod):
     # What counts is that echod saw far more sources than its table has
     # slots (the kernel may drop a few of a fast burst).
     assert got > 0.9 * n, got
-    assert growth < table + (1 << 20), growth
+    if os.environ.get("ECHOD_SANITIZED") != "yes":   # ASan keeps freed memory
+        assert growth < table + (1 << 20), growth
     # The limiter still works for a real client afterwards: a burst of 10,
     # then at most the one token a second refills.
     src = ("127.0.0.1", free_port())
