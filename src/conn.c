@@ -65,13 +65,22 @@ conn_output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
  * per 4 KiB.  Return the number of bytes added.
  */
 static size_t
-conn_read_more(struct conn *c, struct evbuffer *in)
+conn_read_more(struct conn *c, struct evbuffer *in, struct evbuffer *out)
 {
 	struct evbuffer_iovec	 v[2];
 	struct iovec		 iov[2];
 	ssize_t			 n;
-	size_t			 left;
+	size_t			 left, limit, queued, room;
 	int			 nv, i;
+
+	/* Never read past what buffer_limit leaves room for. */
+	limit = atomic_load_explicit(&c->w->srv->live.buffer_limit,
+	    memory_order_relaxed);
+	queued = evbuffer_get_length(in) + evbuffer_get_length(out);
+	if (queued >= limit)
+		return (0);
+	room = limit - queued < CONN_EXTRA_READ ? limit - queued :
+	    CONN_EXTRA_READ;
 
 	/*
 	 * The bufferevent keeps the end of its input frozen between its own
@@ -80,14 +89,15 @@ conn_read_more(struct conn *c, struct evbuffer *in)
 	 */
 	if (evbuffer_unfreeze(in, 0) == -1)
 		return (0);
-	nv = evbuffer_reserve_space(in, CONN_EXTRA_READ, v, 2);
+	nv = evbuffer_reserve_space(in, (ev_ssize_t)room, v, 2);
 	if (nv <= 0) {
 		evbuffer_freeze(in, 0);
 		return (0);
 	}
-	for (i = 0; i < nv; i++) {
+	for (i = 0, left = room; i < nv; i++) {
 		iov[i].iov_base = v[i].iov_base;
-		iov[i].iov_len = v[i].iov_len;
+		iov[i].iov_len = v[i].iov_len < left ? v[i].iov_len : left;
+		left -= iov[i].iov_len;
 	}
 	n = readv((int)bufferevent_getfd(c->bev), iov, nv);
 	if (n <= 0) {
@@ -122,7 +132,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 		return;
 	}
 	if (len >= CONN_LIBEVENT_READ)
-		len += conn_read_more(c, in);
+		len += conn_read_more(c, in, out);
 	STAT_ADD(&c->w->stats, tcp_bytes, len);
 	if (evbuffer_get_length(out) == 0) {
 		n = evbuffer_write(in, bufferevent_getfd(bev));
@@ -190,6 +200,18 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if ((what & BEV_EVENT_TIMEOUT) && !c->w->draining) {
+		/*
+		 * A client that sent nothing for a while but is still taking
+		 * its echo is not idle: read on, and let the write timeout
+		 * catch one that stopped reading.
+		 */
+		if ((what & BEV_EVENT_READING) &&
+		    evbuffer_get_length(bufferevent_get_output(bev)) > 0) {
+			if (!(c->flags & (CONN_PAUSED | CONN_EOF)) &&
+			    bufferevent_enable(bev, EV_READ) == -1)
+				conn_free(c);
+			return;
+		}
 		log_debug("conn %d: idle timeout", fd);
 		STAT_ADD(&c->w->stats, idle_timeouts, 1);
 		conn_free(c);
@@ -373,8 +395,14 @@ conn_finish(struct conn *c)
 void
 conn_drain(struct conn *c)
 {
-	if (c->flags & (CONN_EOF | CONN_LINGER))
+	if (c->flags & CONN_LINGER)
 		return;
+	if (c->flags & CONN_EOF) {
+		/* It ends once flushed; only the shutdown timeout cuts it. */
+		if (bufferevent_set_timeouts(c->bev, NULL, NULL) == -1)
+			conn_free(c);
+		return;
+	}
 	if (conn_set_read_timeout(c, CONN_DRAIN_QUIET_MS) == -1)
 		conn_free(c);
 }

@@ -161,10 +161,8 @@ server_listen(struct server *srv, int type, const struct addr *a,
 		cmd.type = type;
 		cmd.addr = *a;
 		snprintf(cmd.name, sizeof(cmd.name), "%s", name);
-		if (worker_send(&srv->workers[k], &cmd) == -1) {
-			close(fds[k]);
-			rc = -1;
-		}
+		if (worker_send(&srv->workers[k], &cmd) == -1)
+			rc = -1;	/* it closed the socket */
 	}
 	free(fds);
 	log_notice("listening on %s %s", type == SOCK_STREAM ? "tcp" : "udp",
@@ -587,6 +585,8 @@ server_init(struct server *srv, struct conf *conf, const char *path)
 		log_msg(LOG_ERR, "out of memory");
 		return (EX_OSERR);
 	}
+	for (i = 0; i < srv->nworkers; i++)
+		srv->workers[i].cmd_pipe[0] = srv->workers[i].cmd_pipe[1] = -1;
 	for (i = 0; i < srv->nworkers; i++)
 		if (worker_init(&srv->workers[i], srv, (int)i) == -1)
 			return (EX_OSERR);

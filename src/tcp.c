@@ -163,8 +163,9 @@ tcp_attach(struct worker *w, int fd, const struct addr *a, const char *name,
 		free(l);
 		return (-1);
 	}
+	/* Backlog 0: already listening; -1 would listen(fd, 128) again. */
 	l->lev = evconnlistener_new(w->base, tcp_accept_cb, l,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
 	if (l->lev == NULL) {
 		log_msg(LOG_ERR, "tcp %s: cannot create listener", name);
 		close(fd);

@@ -135,20 +135,28 @@ worker_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * Send a command to a worker; callable from any thread.  Return 0, or -1
- * (logged) if the pipe would not take it.
+ * Send a command to a worker, from the main thread.  Return 0, or -1
+ * (logged) if it could not be sent; the socket of an ADD is then closed.
  */
 int
 worker_send(struct worker *w, const struct worker_cmd *cmd)
 {
 	ssize_t	 n;
 
+	if (w->ended) {
+		/* Nobody reads any more; a socket handed over would leak. */
+		if (cmd->op == WORKER_CMD_ADD)
+			close(cmd->fd);
+		return (-1);
+	}
 	do
 		n = write(w->cmd_pipe[1], cmd, sizeof(*cmd));
 	while (n == -1 && errno == EINTR);
 	if (n != (ssize_t)sizeof(*cmd)) {
 		log_warnx("worker %d: cannot send command: %s", w->id,
 		    n == -1 ? strerror(errno) : "short write");
+		if (cmd->op == WORKER_CMD_ADD)
+			close(cmd->fd);
 		return (-1);
 	}
 	return (0);
@@ -186,7 +194,13 @@ worker_init(struct worker *w, struct server *srv, int id)
 		log_msg(LOG_ERR, "worker %d: cannot create event base", id);
 		return (-1);
 	}
-	if (pipe2(w->cmd_pipe, O_NONBLOCK | O_CLOEXEC) == -1) {
+	/*
+	 * The worker reads without blocking; the main thread writes with
+	 * blocking, so that no command is lost to a full pipe (the worker
+	 * empties it as long as its loop runs; worker_send skips ended ones).
+	 */
+	if (pipe2(w->cmd_pipe, O_CLOEXEC) == -1 ||
+	    fcntl(w->cmd_pipe[0], F_SETFL, O_NONBLOCK) == -1) {
 		log_msg(LOG_ERR, "worker %d: pipe: %s", id, strerror(errno));
 		return (-1);
 	}

@@ -1,6 +1,7 @@
 """Live tests for concurrency and limits: workers, 15,000 clients,
 backpressure, max_connections, descriptor exhaustion, idle timeout."""
 import os
+import subprocess
 import re
 import resource
 import selectors
@@ -351,3 +352,13 @@ def test_nofile_raised_and_limit_warning(start_echod):
     with open("/proc/%d/limits" % d.proc.pid) as f:
         line = [l for l in f if l.startswith("Max open files")][0]
     assert line.split()[3] == str(hard)
+
+
+def test_backlog_applies(start_echod):
+    d = start_echod(config(tcp_backlog="1000", server_workers="2",
+                           tcp_listen="127.0.0.1:0"))
+    port = d.tcp[0][1]
+    out = subprocess.run(["ss", "-ltnH", "sport = :%d" % port],
+                         capture_output=True, text=True).stdout
+    sizes = [int(line.split()[2]) for line in out.splitlines()]
+    assert sizes == [1000, 1000], out      # Send-Q of a listener: backlog
