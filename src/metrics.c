@@ -16,14 +16,25 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/listener.h>
 
 #include "echod.h"
 #include "log.h"
 
+#define METRICS_MAX_LISTEN	8
+#define METRICS_PAUSE_MS	250
+
 struct metrics {
-	struct server	*srv;
-	struct evhttp	*http;
+	struct server		*srv;
+	struct evhttp		*http;
+	struct evconnlistener	*levs[METRICS_MAX_LISTEN];
+	size_t			 nlevs;
+	struct event		*retry;
+	int			 failing;
 };
+
+/* The one metrics server: evhttp hands its own argument to error callbacks. */
+static struct metrics	*metrics_self;
 
 /* Append one metric's HELP and TYPE lines. */
 static void
@@ -145,6 +156,40 @@ metrics_request_cb(struct evhttp_request *req, void *arg)
 	evbuffer_free(b);
 }
 
+/* Timer callback: accept scrapes again. */
+static void
+metrics_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct metrics	*m = arg;
+	size_t		 i;
+
+	m->failing = 0;
+	for (i = 0; i < m->nlevs; i++)
+		evconnlistener_enable(m->levs[i]);
+}
+
+/*
+ * Callback for accept errors on a metrics listener: out of descriptors,
+ * evhttp would retry on every loop and spin, so pause them all for a
+ * moment, as tcp.c does for the echo listeners.
+ */
+static void
+metrics_error_cb(struct evconnlistener *lev, void *arg)
+{
+	struct metrics	*m = metrics_self;
+	struct timeval	 tv = { 0, METRICS_PAUSE_MS * 1000 };
+	size_t		 i;
+
+	if (m == NULL)
+		return;
+	if (!m->failing++)
+		log_warnx("metrics: accept: %s; pausing for %d ms",
+		    strerror(EVUTIL_SOCKET_ERROR()), METRICS_PAUSE_MS);
+	for (i = 0; i < m->nlevs; i++)
+		evconnlistener_disable(m->levs[i]);
+	evtimer_add(m->retry, &tv);
+}
+
 /*
  * Serve /metrics on every address of list from the main loop.  Return
  * the server, or NULL after logging why.
@@ -170,12 +215,18 @@ metrics_start(struct server *srv, const struct addr_list *list)
 	evhttp_set_max_body_size(m->http, 0);
 	evhttp_set_timeout(m->http, 10);
 	evhttp_set_gencb(m->http, metrics_request_cb, m);
+	if ((m->retry = evtimer_new(srv->base, metrics_retry_cb, m)) == NULL ||
+	    list->n > METRICS_MAX_LISTEN) {
+		log_msg(LOG_ERR, "metrics: %s", list->n > METRICS_MAX_LISTEN ?
+		    "at most 8 listen addresses" : "cannot create timer");
+		metrics_free(m);
+		return (NULL);
+	}
 	for (i = 0; i < list->n; i++) {
 		addr_format((const struct sockaddr *)&list->v[i].ss,
 		    list->v[i].len, want, sizeof(want));
 		fd = net_bind(SOCK_STREAM, &list->v[i], 0, name, sizeof(name));
-		if (fd == -1 || listen(fd, 64) == -1 ||
-		    evhttp_accept_socket_with_handle(m->http, fd) == NULL) {
+		if (fd == -1 || listen(fd, 64) == -1) {
 			log_msg(LOG_ERR, "cannot listen for metrics on %s: %s",
 			    want, strerror(errno));
 			if (fd != -1)
@@ -183,8 +234,25 @@ metrics_start(struct server *srv, const struct addr_list *list)
 			metrics_free(m);
 			return (NULL);
 		}
+		/* Our own listener, so accept errors get metrics_error_cb. */
+		m->levs[m->nlevs] = evconnlistener_new(srv->base, NULL, NULL,
+		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+		if (m->levs[m->nlevs] == NULL ||
+		    evhttp_bind_listener(m->http, m->levs[m->nlevs]) == NULL) {
+			log_msg(LOG_ERR, "cannot listen for metrics on %s",
+			    want);
+			if (m->levs[m->nlevs] == NULL)
+				close(fd);
+			else
+				evconnlistener_free(m->levs[m->nlevs]);
+			metrics_free(m);
+			return (NULL);
+		}
+		evconnlistener_set_error_cb(m->levs[m->nlevs++],
+		    metrics_error_cb);
 		log_notice("metrics on http://%s/metrics", name);
 	}
+	metrics_self = m;
 	return (m);
 }
 
@@ -194,6 +262,10 @@ metrics_free(struct metrics *m)
 {
 	if (m == NULL)
 		return;
-	evhttp_free(m->http);
+	if (m == metrics_self)
+		metrics_self = NULL;
+	if (m->retry != NULL)
+		event_free(m->retry);
+	evhttp_free(m->http);	/* and the listeners bound to it */
 	free(m);
 }

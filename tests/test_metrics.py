@@ -209,3 +209,43 @@ def test_repeated_warnings_are_rate_limited(echod):
     # Shown once, held back four times, then shown again with the count.
     assert log.count("reload failed") == 2
     assert m.group(1) == "4"
+
+
+def test_metrics_listener_does_not_spin_without_descriptors(start_echod):
+    """Out of descriptors, a scrape waits; the main thread does not spin."""
+    import resource
+
+    def low_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (40, 40))
+
+    port = free_port()
+    d = start_echod(DEFAULT_CONFIG.replace("[server]\n", "[server]\n"
+                                           "workers = 1\n") +
+                    "[metrics]\nlisten = 127.0.0.1:%d\n" % port,
+                    preexec=low_limit)
+    socks = [socket.create_connection(d.tcp[0], timeout=5) for _ in range(60)]
+    d.wait_log(r"Too many open files")
+    scraper = socket.create_connection(("127.0.0.1", port), timeout=5)
+    scraper.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+    with open("/proc/%d/stat" % d.proc.pid) as f:
+        t0 = sum(int(x) for x in f.read().rsplit(")", 1)[1].split()[11:13])
+    time.sleep(1.5)
+    with open("/proc/%d/stat" % d.proc.pid) as f:
+        t1 = sum(int(x) for x in f.read().rsplit(")", 1)[1].split()[11:13])
+    cpu = (t1 - t0) / os.sysconf("SC_CLK_TCK")
+    if os.environ.get("ECHOD_SANITIZED") != "yes" and \
+            not os.environ.get("ECHOD_WRAPPER"):
+        assert cpu < 0.15, cpu
+    for s in socks:
+        s.close()
+    scraper.settimeout(10)
+    reply = b""
+    while True:                     # served once descriptors come back
+        b = scraper.recv(65536)
+        if not b:
+            break
+        reply += b
+    assert reply.startswith(b"HTTP/1.0 200") or \
+        reply.startswith(b"HTTP/1.1 200"), reply[:80]
+    assert b"echod_connections_accepted_total" in reply
+    scraper.close()
