@@ -156,6 +156,7 @@ struct worker {
 	_Atomic uint64_t	 heartbeat;
 	struct udp_batch	*udp;
 	const struct guard	*guard;		/* this worker's current one */
+	_Atomic(const struct guard *) guard_seen; /* the same, for main */
 	struct rate_table	 rates;
 };
 

@@ -289,6 +289,25 @@ server_set_live(struct server *srv)
 }
 
 /*
+ * Free the retired guard settings that no worker can still read: those
+ * older than the oldest one a worker says it uses.  Commands in flight
+ * carry only newer ones.
+ */
+static void
+server_retire_guards(struct server *srv)
+{
+	struct guard	*g, *keep = srv->guard;
+	unsigned	 i;
+
+	for (g = srv->guard; g != NULL; g = g->older)
+		for (i = 0; i < srv->nworkers; i++)
+			if (atomic_load(&srv->workers[i].guard_seen) == g)
+				keep = g;
+	guard_free(keep->older);
+	keep->older = NULL;
+}
+
+/*
  * SIGHUP: parse the file into a fresh configuration and switch to it only
  * if it is valid; otherwise log why and keep running as before.
  */
@@ -316,7 +335,8 @@ server_reload(struct server *srv)
 		notify("READY=1");
 		return;
 	}
-	/* Workers may still read the old one: it is freed at exit. */
+	/* Workers may still read the old one: retired, freed later. */
+	server_retire_guards(srv);
 	g->older = srv->guard;
 	srv->guard = g;
 	if (nc.workers != srv->conf.workers)

@@ -96,6 +96,7 @@ worker_do(struct worker *w, const struct worker_cmd *cmd)
 		break;
 	case WORKER_CMD_RELOAD:
 		w->guard = cmd->guard;
+		atomic_store(&w->guard_seen, w->guard);
 		TAILQ_FOREACH(c, &w->conns, entry)
 			conn_set_idle_timeout(c);
 		break;
@@ -211,6 +212,7 @@ worker_init(struct worker *w, struct server *srv, int id)
 		return (-1);
 	}
 	w->guard = srv->guard;
+	atomic_store(&w->guard_seen, w->guard);
 	rate_table_init(&w->rates);
 	/* Untouched pages cost nothing: a reload may add UDP later. */
 	if ((w->udp = udp_batch_new()) == NULL) {
