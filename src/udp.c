@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <sys/socket.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,11 +25,17 @@
 #define UDP_ROUNDS	4
 
 /* One worker's datagram buffers; memory is touched only as it is used. */
+#define UDP_CTLSIZE	CMSG_SPACE(sizeof(struct in6_pktinfo))
+
 struct udp_batch {
 	struct mmsghdr		msgs[UDP_BATCH];
 	struct mmsghdr		out[UDP_BATCH];	/* the replies let through */
 	struct iovec		iov[UDP_BATCH];
 	struct sockaddr_storage	peers[UDP_BATCH];
+	union {
+		struct cmsghdr	align;
+		unsigned char	buf[UDP_CTLSIZE];
+	}			ctl[UDP_BATCH];	/* where each one came to */
 	unsigned char		data[UDP_BATCH][UDP_BUFSIZE];
 };
 
@@ -44,6 +51,33 @@ void
 udp_batch_free(struct udp_batch *b)
 {
 	free(b);
+}
+
+/*
+ * Make a reply leave from the address its datagram was sent to: on a
+ * wildcard address the kernel would pick one, and a client (or a NAT)
+ * expecting the reply from where it sent would drop it.  The received
+ * IP_PKTINFO/IPV6_PKTINFO becomes the reply's, with no interface forced.
+ */
+static void
+udp_reply_from(struct msghdr *mh)
+{
+	struct cmsghdr		*cm;
+	struct in_pktinfo	*pi;
+	struct in6_pktinfo	*pi6;
+
+	for (cm = CMSG_FIRSTHDR(mh); cm != NULL; cm = CMSG_NXTHDR(mh, cm)) {
+		if (cm->cmsg_level == IPPROTO_IP &&
+		    cm->cmsg_type == IP_PKTINFO) {
+			pi = (struct in_pktinfo *)CMSG_DATA(cm);
+			pi->ipi_spec_dst = pi->ipi_addr;
+			pi->ipi_ifindex = 0;
+		} else if (cm->cmsg_level == IPPROTO_IPV6 &&
+		    cm->cmsg_type == IPV6_PKTINFO) {
+			pi6 = (struct in6_pktinfo *)CMSG_DATA(cm);
+			pi6->ipi6_ifindex = 0;
+		}
+	}
 }
 
 /* Send back the n replies in b->out; drop and count what cannot go now. */
@@ -100,6 +134,8 @@ udp_read_cb(evutil_socket_t fd, short what, void *arg)
 			b->msgs[i].msg_hdr.msg_namelen = sizeof(b->peers[i]);
 			b->msgs[i].msg_hdr.msg_iov = &b->iov[i];
 			b->msgs[i].msg_hdr.msg_iovlen = 1;
+			b->msgs[i].msg_hdr.msg_control = b->ctl[i].buf;
+			b->msgs[i].msg_hdr.msg_controllen = UDP_CTLSIZE;
 		}
 		n = recvmmsg((int)fd, b->msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
 		if (n == -1) {
@@ -119,6 +155,7 @@ udp_read_cb(evutil_socket_t fd, short what, void *arg)
 			case GUARD_PASS:
 				/* Exactly what came, to whom it came from. */
 				b->iov[i].iov_len = b->msgs[i].msg_len;
+				udp_reply_from(&b->msgs[i].msg_hdr);
 				b->out[k++] = b->msgs[i];
 				break;
 			case GUARD_REFLECTOR:
@@ -150,6 +187,7 @@ udp_attach(struct worker *w, int fd, const struct addr *a, const char *name,
     int inherited)
 {
 	struct udp_listener	*u;
+	int			 on = 1;
 
 	if ((u = calloc(1, sizeof(*u))) == NULL) {
 		log_msg(LOG_ERR, "udp %s: %s", name, strerror(errno));
@@ -158,6 +196,15 @@ udp_attach(struct worker *w, int fd, const struct addr *a, const char *name,
 	}
 	u->w = w;
 	u->fd = fd;
+	/* Learn each datagram's destination, to answer from it. */
+	if (a->ss.ss_family == AF_INET6 ? setsockopt(fd, IPPROTO_IPV6,
+	    IPV6_RECVPKTINFO, &on, sizeof(on)) : setsockopt(fd, IPPROTO_IP,
+	    IP_PKTINFO, &on, sizeof(on))) {
+		log_msg(LOG_ERR, "udp %s: pktinfo: %s", name, strerror(errno));
+		close(fd);
+		free(u);
+		return (-1);
+	}
 	u->addr = *a;
 	u->inherited = inherited;
 	snprintf(u->name, sizeof(u->name), "%s", name);

@@ -430,3 +430,16 @@ def test_journal_priority_prefixes(tmp_path):
     assert any(l.startswith("<5>listening on tcp 127.0.0.1:") for l in lines)
     assert any(l.startswith("<5>stopped: ") for l in lines)
     assert all(re.match(r"<[3-7]>", l) for l in lines), lines
+
+
+def test_udp_wildcard_replies_from_the_address_asked(start_echod):
+    """Bound to 0.0.0.0, a datagram sent to 127.0.0.2 is answered from
+    127.0.0.2, so a connected client (or a NAT) accepts the reply."""
+    d = start_echod("[tcp]\nlisten =\n[udp]\nlisten = 0.0.0.0:0\n")
+    port = d.udp[0][1]
+    for dest in ("127.0.0.2", "127.0.0.1", "127.1.2.3"):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.settimeout(2)
+            u.connect((dest, port))     # accepts only replies from dest
+            u.send(b"to " + dest.encode())
+            assert u.recv(100) == b"to " + dest.encode()
