@@ -180,28 +180,3 @@ log_warn(const char *fmt, ...)
 	log_vwrite(LOG_WARNING, strerror(saved), fmt, ap);
 	va_end(ap);
 }
-
-/* Log an error with the text of errno and exit with a sysexits code. */
-void
-fatal(int ex, const char *fmt, ...)
-{
-	va_list	 ap;
-	int	 saved = errno;
-
-	va_start(ap, fmt);
-	log_vwrite(LOG_ERR, strerror(saved), fmt, ap);
-	va_end(ap);
-	exit(ex);
-}
-
-/* Log an error and exit with a sysexits code. */
-void
-fatalx(int ex, const char *fmt, ...)
-{
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	log_vwrite(LOG_ERR, NULL, fmt, ap);
-	va_end(ap);
-	exit(ex);
-}

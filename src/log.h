@@ -10,10 +10,6 @@ void	log_setlevel(int);
 int	log_getlevel(void);
 void	log_msg(int, const char *, ...) __attribute__((format(printf, 2, 3)));
 void	log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
-void	fatal(int, const char *, ...)
-	    __attribute__((format(printf, 2, 3), noreturn));
-void	fatalx(int, const char *, ...)
-	    __attribute__((format(printf, 2, 3), noreturn));
 
 #define log_warnx(...)	log_msg(LOG_WARNING, __VA_ARGS__)
 #define log_notice(...)	log_msg(LOG_NOTICE, __VA_ARGS__)

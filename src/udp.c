@@ -145,9 +145,11 @@ udp_read_cb(evutil_socket_t fd, short what, void *arg)
 				    strerror(errno));
 			return;
 		}
-		clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-		now_ms = (uint32_t)((uint64_t)ts.tv_sec * 1000 +
-		    (uint64_t)ts.tv_nsec / 1000000);
+		now_ms = 0;
+		if (g->rate > 0 &&
+		    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) == 0)
+			now_ms = (uint32_t)((uint64_t)ts.tv_sec * 1000 +
+			    (uint64_t)ts.tv_nsec / 1000000);
 		for (i = 0, k = 0, bytes = 0; i < n; i++) {
 			bytes += b->msgs[i].msg_len;
 			switch (guard_udp(g, &u->w->rates,
