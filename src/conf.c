@@ -32,6 +32,7 @@ struct conf_parser {
 	size_t		 errlen;
 	unsigned	 seen;		/* bit per key in conf_keys */
 	int		 listen_line;	/* last line with a listen key */
+	int		 metrics_line;	/* last line with [metrics] listen */
 	int		 in_key;	/* a key was seen since the last [section] */
 	int		 reflectors_set; /* reflector_ports replaced the default */
 };
@@ -81,12 +82,19 @@ static int	conf_set_tcp_idle_timeout(struct conf_parser *, const char *,
 		    const char **);
 static int	conf_set_tcp_backlog(struct conf_parser *, const char *,
 		    const char **);
+static int	conf_set_memory_limit(struct conf_parser *, const char *,
+		    const char **);
+static int	conf_set_metrics_max_connections(struct conf_parser *,
+		    const char *, const char **);
+static int	conf_set_metrics_timeout(struct conf_parser *, const char *,
+		    const char **);
 
 static const struct conf_key conf_keys[] = {
 	{ "server", "log_level", 0, conf_set_log_level },
 	{ "server", "shutdown_timeout", 0, conf_set_shutdown_timeout },
 	{ "server", "workers", 0, conf_set_workers },
 	{ "server", "user", 0, conf_set_user },
+	{ "server", "memory_limit", 0, conf_set_memory_limit },
 	{ "tcp", "listen", 1, conf_set_tcp_listen },
 	{ "tcp", "buffer_limit", 0, conf_set_tcp_buffer_limit },
 	{ "tcp", "max_connections", 0, conf_set_tcp_max_connections },
@@ -102,6 +110,8 @@ static const struct conf_key conf_keys[] = {
 	{ "udp", "rate_limit", 0, conf_set_udp_rate_limit },
 	{ "udp", "burst", 0, conf_set_udp_burst },
 	{ "metrics", "listen", 1, conf_set_metrics_listen },
+	{ "metrics", "max_connections", 0, conf_set_metrics_max_connections },
+	{ "metrics", "request_timeout", 0, conf_set_metrics_timeout },
 };
 #define CONF_NKEYS	(sizeof(conf_keys) / sizeof(conf_keys[0]))
 
@@ -148,6 +158,9 @@ conf_init(struct conf *c)
 	c->shutdown_timeout_ms = 10 * 1000;
 	c->tcp_buffer_limit = 256 * 1024;
 	c->tcp_backlog = 4096;
+	c->memory_limit_auto = 1;
+	c->metrics_max_connections = 16;
+	c->metrics_timeout_ms = 5 * 1000;
 	conf_default_reflectors(c);
 }
 
@@ -443,6 +456,8 @@ conf_set_listen(struct conf_parser *p, struct addr_list *list,
 	(void)why;
 	if (list != &p->conf->metrics_listen)
 		p->listen_line = p->lineno;
+	else
+		p->metrics_line = p->lineno;
 	while (conf_next_word(&v, &ws, &len)) {
 		if (len >= sizeof(word)) {
 			conf_error(p, p->lineno, "[%s] listen: '%.*s...' is too "
@@ -454,6 +469,13 @@ conf_set_listen(struct conf_parser *p, struct addr_list *list,
 		if (addr_parse(word, &a, &why2) == -1) {
 			conf_error(p, p->lineno, "[%s] listen: bad address "
 			    "'%s': %s", proto, word, why2);
+			return (-1);
+		}
+		if (addr_is_v4mapped(&a)) {
+			/* IPv6 sockets here are IPv6-only: it could not bind. */
+			conf_error(p, p->lineno, "[%s] listen: '%s' is an "
+			    "IPv4-mapped IPv6 address; write the IPv4 address "
+			    "(like 127.0.0.1:7)", proto, word);
 			return (-1);
 		}
 		for (i = 0; i < list->n; i++) {
@@ -622,6 +644,65 @@ conf_set_metrics_listen(struct conf_parser *p, const char *v,
 	    why));
 }
 
+/*
+ * The most echo data held in buffers: a size, 0 for no limit, or auto (a
+ * quarter of the memory echod may use, worked out at start-up).
+ */
+static int
+conf_set_memory_limit(struct conf_parser *p, const char *v, const char **why)
+{
+	uint64_t	 n;
+
+	if (strcmp(v, "auto") == 0) {
+		p->conf->memory_limit_auto = 1;
+		p->conf->memory_limit = 0;
+		return (0);
+	}
+	if (conf_parse_size(v, &n) == -1) {
+		*why = "must be auto, 0 (no limit) or a size (like 512m or 2g)";
+		return (-1);
+	}
+	if (n > 0 && n < 1024 * 1024) {
+		*why = "must be 0 (no limit) or at least 1m";
+		return (-1);
+	}
+	p->conf->memory_limit_auto = 0;
+	p->conf->memory_limit = n;
+	return (0);
+}
+
+static int
+conf_set_metrics_max_connections(struct conf_parser *p, const char *v,
+    const char **why)
+{
+	uint64_t	 n;
+
+	if (conf_parse_number(v, 1, 1024, &n) == -1) {
+		*why = "must be a number from 1 to 1024";
+		return (-1);
+	}
+	p->conf->metrics_max_connections = (size_t)n;
+	return (0);
+}
+
+static int
+conf_set_metrics_timeout(struct conf_parser *p, const char *v,
+    const char **why)
+{
+	uint64_t	 ms;
+
+	if (conf_parse_duration(v, &ms) == -1) {
+		*why = "not a duration (like 500ms, 10s or 2m)";
+		return (-1);
+	}
+	if (ms < 10 || ms > 60 * 60 * 1000) {
+		*why = "must be from 10ms to 1h";
+		return (-1);
+	}
+	p->conf->metrics_timeout_ms = ms;
+	return (0);
+}
+
 /* inih's callback: dispatch one key to its setter. */
 static int
 conf_handler(void *arg, const char *section, const char *name,
@@ -728,6 +809,10 @@ conf_validate(struct conf_parser *p)
 	if (p->conf->tcp_listen.n == 0 && p->conf->udp_listen.n == 0)
 		conf_error(p, p->listen_line, "no listener: [tcp] listen and "
 		    "[udp] listen are both empty");
+	if (p->conf->metrics_listen.n > CONF_METRICS_MAX_LISTEN)
+		conf_error(p, p->metrics_line, "[metrics] listen: %zu "
+		    "addresses; at most %d", p->conf->metrics_listen.n,
+		    CONF_METRICS_MAX_LISTEN);
 }
 
 /*

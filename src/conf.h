@@ -38,8 +38,14 @@ struct conf {
 	unsigned char		udp_reflectors[65536 / 8]; /* source ports */
 	uint64_t		udp_rate_limit;	/* per source/s; 0: none */
 	uint64_t		udp_burst;	/* 0: one second's worth */
+	uint64_t		memory_limit;	/* bytes of echo held; 0: none */
+	int			memory_limit_auto; /* a share of memory */
 	struct addr_list	metrics_listen;	/* empty: no metrics */
+	size_t			metrics_max_connections;
+	uint64_t		metrics_timeout_ms; /* for a whole request */
 };
+
+#define CONF_METRICS_MAX_LISTEN	8
 
 #define CONF_IS_REFLECTOR(c, port)					\
 	(((c)->udp_reflectors[(port) / 8] >> ((port) % 8)) & 1)

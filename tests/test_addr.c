@@ -87,7 +87,17 @@ test_errors(void **state)
 		{ "[::1:7", "missing ']' after IPv6 address" },
 		{ "[]:7", "missing host" },
 		{ "[1.2.3.4]:7", "not a numeric IPv6 address" },
-		{ "[fe80::1%lo]:7", "not a numeric IPv6 address" },
+		{ "[::1%lo]:7", "a scope (%IF) is only for link-local addresses" },
+		{ "[fe80::1%no-such-if0]:7",
+		    "no such network interface for the scope" },
+		{ "[fe80::1%]:7", "scope must be an interface name or index" },
+		{ "[fe80::1%0]:7", "scope must be an interface name or index" },
+		{ "[fe80::1%1x]:7", "scope must be an interface name or index" },
+		{ "[fe80::1%abcdefghijklmnopq]:7",
+		    "scope must be an interface name or index" },
+		{ "[fe80::1%lo%lo]:7", "no such network interface for the scope" },
+		{ "[::ffff:127.0.0.1%lo]:7",
+		    "a scope (%IF) is only for link-local addresses" },
 		{ "", "missing ':PORT'" },
 	};
 	struct addr	 a;
@@ -100,6 +110,36 @@ test_errors(void **state)
 		assert_non_null(why);
 		assert_string_equal(why, bad[i].why);
 	}
+}
+
+/* Link-local IPv6 addresses with a scope: an interface name or index. */
+static void
+test_scope(void **state)
+{
+	struct addr		 a, b;
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&a.ss;
+	const char		*why = NULL;
+	char			 buf[ADDR_STRLEN];
+
+	/* The loopback interface is index 1 on Linux. */
+	assert_int_equal(addr_parse("[fe80::1%lo]:7", &a, &why), 0);
+	assert_int_equal(sin6->sin6_scope_id, 1);
+	assert_string_equal(addr_format((struct sockaddr *)&a.ss, a.len, buf,
+	    sizeof(buf)), "[fe80::1%lo]:7");
+	assert_int_equal(addr_parse("[fe80::1%1]:7", &b, &why), 0);
+	assert_true(addr_equal(&a, &b));
+	assert_int_equal(addr_parse("[fe80::1]:7", &b, &why), 0);
+	assert_false(addr_equal(&a, &b));
+	assert_int_equal(sin6->sin6_scope_id, 1);
+	/* An index with no interface still prints, as a number. */
+	assert_int_equal(addr_parse("[ff02::1%4000000]:7", &a, &why), 0);
+	assert_string_equal(addr_format((struct sockaddr *)&a.ss, a.len, buf,
+	    sizeof(buf)), "[ff02::1%4000000]:7");
+	assert_false(addr_is_v4mapped(&a));
+	assert_int_equal(addr_parse("[::ffff:127.0.0.1]:7", &a, &why), 0);
+	assert_true(addr_is_v4mapped(&a));
+	assert_int_equal(addr_parse("127.0.0.1:7", &a, &why), 0);
+	assert_false(addr_is_v4mapped(&a));
 }
 
 static void
@@ -179,6 +219,7 @@ main(void)
 		cmocka_unit_test(test_ipv4),
 		cmocka_unit_test(test_ipv6),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_scope),
 		cmocka_unit_test(test_equal),
 		cmocka_unit_test(test_cidr),
 	};

@@ -445,6 +445,75 @@ test_crlf_and_bom(void **state)
 	conf_free(&c);
 }
 
+/* Issue 11: the memory limit and the bounds of the metrics endpoint. */
+static void
+test_memory_and_metrics_limits(void **state)
+{
+	struct conf	 c;
+
+	parse_ok(&c, "");
+	assert_true(c.memory_limit_auto);
+	assert_int_equal(c.memory_limit, 0);
+	assert_int_equal(c.metrics_max_connections, 16);
+	assert_int_equal(c.metrics_timeout_ms, 5000);
+	conf_free(&c);
+	parse_ok(&c, "[server]\nmemory_limit = 512m\n[metrics]\n"
+	    "max_connections = 1\nrequest_timeout = 250ms\n");
+	assert_false(c.memory_limit_auto);
+	assert_int_equal(c.memory_limit, 512 * 1024 * 1024);
+	assert_int_equal(c.metrics_max_connections, 1);
+	assert_int_equal(c.metrics_timeout_ms, 250);
+	conf_free(&c);
+	parse_ok(&c, "[server]\nmemory_limit = 0\n");
+	assert_false(c.memory_limit_auto);
+	assert_int_equal(c.memory_limit, 0);
+	conf_free(&c);
+	parse_ok(&c, "[server]\nmemory_limit = auto\n");
+	assert_true(c.memory_limit_auto);
+	conf_free(&c);
+
+	parse_err("[server]\nmemory_limit = 1000k\n",
+	    "t.conf:2: [server] memory_limit: '1000k' must be 0 (no limit) or "
+	    "at least 1m");
+	parse_err("[server]\nmemory_limit = lots\n",
+	    "t.conf:2: [server] memory_limit: 'lots' must be auto, 0 (no "
+	    "limit) or a size (like 512m or 2g)");
+	parse_err("[metrics]\nmax_connections = 0\n",
+	    "t.conf:2: [metrics] max_connections: '0' must be a number from 1 "
+	    "to 1024");
+	parse_err("[metrics]\nmax_connections = 1025\n",
+	    "t.conf:2: [metrics] max_connections: '1025' must be a number "
+	    "from 1 to 1024");
+	parse_err("[metrics]\nrequest_timeout = 5ms\n",
+	    "t.conf:2: [metrics] request_timeout: '5ms' must be from 10ms to "
+	    "1h");
+	parse_err("[metrics]\nrequest_timeout = 2h\n",
+	    "t.conf:2: [metrics] request_timeout: '2h' must be from 10ms to "
+	    "1h");
+	/* Nine addresses passed -t, then failed to start (exit 69). */
+	parse_err("[metrics]\nlisten = 127.0.0.1:1 127.0.0.1:2 127.0.0.1:3\n"
+	    "listen = 127.0.0.1:4 127.0.0.1:5 127.0.0.1:6 127.0.0.1:7\n"
+	    "listen = 127.0.0.1:8 127.0.0.1:9\n",
+	    "t.conf:4: [metrics] listen: 9 addresses; at most 8");
+	parse_ok(&c, "[metrics]\nlisten = 127.0.0.1:1 127.0.0.1:2 127.0.0.1:3"
+	    " 127.0.0.1:4 127.0.0.1:5 127.0.0.1:6 127.0.0.1:7 127.0.0.1:8\n");
+	assert_int_equal(c.metrics_listen.n, 8);
+	conf_free(&c);
+	/* An IPv4-mapped address passed -t, then could not be bound. */
+	parse_err("[tcp]\nlisten = [::ffff:127.0.0.1]:7\n",
+	    "t.conf:2: [tcp] listen: '[::ffff:127.0.0.1]:7' is an IPv4-mapped "
+	    "IPv6 address; write the IPv4 address (like 127.0.0.1:7)");
+	parse_err("[udp]\nlisten = [::FFFF:7f00:1]:7\n",
+	    "t.conf:2: [udp] listen: '[::FFFF:7f00:1]:7' is an IPv4-mapped "
+	    "IPv6 address; write the IPv4 address (like 127.0.0.1:7)");
+	parse_ok(&c, "[tcp]\nlisten = [fe80::1%lo]:7\n");
+	assert_int_equal(c.tcp_listen.n, 1);
+	conf_free(&c);
+	parse_err("[tcp]\nlisten = [fe80::1%nosuchif9]:7\n",
+	    "t.conf:2: [tcp] listen: bad address '[fe80::1%nosuchif9]:7': no "
+	    "such network interface for the scope");
+}
+
 static void
 test_errors(void **state)
 {
@@ -573,6 +642,7 @@ main(void)
 		cmocka_unit_test(test_listen_forms),
 		cmocka_unit_test(test_listen_append),
 		cmocka_unit_test(test_crlf_and_bom),
+		cmocka_unit_test(test_memory_and_metrics_limits),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_load_file),
 	};
