@@ -8,12 +8,14 @@
  *   open      echo everything;
  *   CONN_PAUSED  output reached buffer_limit: stop reading until it drains;
  *   CONN_EOF  the client shut down its side: flush the output, then free;
- *   CONN_LINGER  (server draining) all echoed and our FIN sent: discard
- *             input until the client closes, so closing never sends a RST
- *             that would destroy echo data still in flight.
+ *   CONN_LINGER  (server draining) all echoed and our FIN sent: wait for
+ *             the client's FIN, so that closing never sends a RST that
+ *             would destroy echo data still in flight; bytes that still
+ *             arrive cannot be echoed and are counted as cut.
  *
  * Timeouts: with idle_timeout set, a read and a write timeout of that
- * length; while draining, the drain's own read timeout instead.
+ * length; while draining, the drain's quiet period instead (see
+ * conn_drain).
  */
 #include "config.h"
 
@@ -36,17 +38,22 @@
 #include "echod.h"
 #include "log.h"
 
-#define CONN_DRAIN_QUIET_MS	100	/* quiet time before a busy one ends */
+#define CONN_DRAIN_QUIET_MS	1000	/* least quiet time before our FIN */
+#define CONN_DRAIN_QUIET_RTOS	3	/* ... and retransmission timeouts */
 #define CONN_LIBEVENT_READ	4096	/* what libevent 2.1 reads at most */
 #define CONN_EXTRA_READ		(60 * 1024)
-#define CONN_LINGER_POLL_MS	50	/* how often a lingering one looks */
+#define CONN_CUT_READS		256	/* reads of unread input at a cut */
 
 static void	conn_finish(struct conn *);
 static int	conn_idle(struct conn *);
-static int	conn_unacked(struct conn *);
-static int	conn_set_read_timeout(struct conn *, unsigned);
+static int	conn_quiet_left(struct conn *, uint64_t *);
+static int	conn_drain_quiet(struct conn *);
+static void	conn_late_bytes(struct conn *, size_t);
 
-/* Output buffer callback: count the bytes libevent wrote for us. */
+/*
+ * Output buffer callback: count the bytes libevent wrote for us, and the
+ * echo data held, for memory_limit and the metrics.
+ */
 static void
 conn_output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
     void *arg)
@@ -55,6 +62,9 @@ conn_output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 
 	if (info->n_deleted > 0)
 		STAT_ADD(&c->w->stats, tcp_bytes_out, info->n_deleted);
+	if (info->n_added != info->n_deleted)
+		STAT_ADD(&c->w->stats, buffered,
+		    (uint64_t)info->n_added - (uint64_t)info->n_deleted);
 }
 
 /*
@@ -73,11 +83,14 @@ conn_read_more(struct conn *c, struct evbuffer *in, struct evbuffer *out)
 	size_t			 left, limit, queued, room;
 	int			 nv, i;
 
-	/* Never read past what buffer_limit leaves room for. */
+	/*
+	 * Never read past what buffer_limit leaves room for, nor anything
+	 * more over memory_limit.
+	 */
 	limit = atomic_load_explicit(&c->w->srv->live.buffer_limit,
 	    memory_order_relaxed);
 	queued = evbuffer_get_length(in) + evbuffer_get_length(out);
-	if (queued >= limit)
+	if (queued >= limit || server_memory_over(c->w->srv))
 		return (0);
 	room = limit - queued < CONN_EXTRA_READ ? limit - queued :
 	    CONN_EXTRA_READ;
@@ -117,6 +130,14 @@ conn_read_more(struct conn *c, struct evbuffer *in, struct evbuffer *out)
 	return ((size_t)n);
 }
 
+/* Stop reading until the output buffer is empty (conn_write_cb). */
+static void
+conn_pause(struct conn *c)
+{
+	if (bufferevent_disable(c->bev, EV_READ) == 0)
+		c->flags |= CONN_PAUSED;
+}
+
 /* Read callback: echo everything that arrived. */
 static void
 conn_read_cb(struct bufferevent *bev, void *arg)
@@ -128,6 +149,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	int		 n;
 
 	if (c->flags & CONN_LINGER) {
+		conn_late_bytes(c, len);
 		evbuffer_drain(in, len);
 		return;
 	}
@@ -147,10 +169,15 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 		}
 	}
 	if (evbuffer_get_length(in) > 0) {
-		/* Count what libevent writes for us from now on. */
-		if (!(c->flags & CONN_OUTCB) &&
-		    evbuffer_add_cb(out, conn_output_cb, c) != NULL)
-			c->flags |= CONN_OUTCB;
+		/* Count what the output holds and libevent writes for us. */
+		if (c->outcb == NULL &&
+		    (c->outcb = evbuffer_add_cb(out, conn_output_cb, c)) ==
+		    NULL) {
+			log_warnx("conn %d: cannot watch output",
+			    (int)bufferevent_getfd(bev));
+			conn_free(c);
+			return;
+		}
 		if (bufferevent_write_buffer(bev, in) == -1) {
 			log_warnx("conn %d: cannot queue output",
 			    (int)bufferevent_getfd(bev));
@@ -158,11 +185,16 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 			return;
 		}
 	}
-	if (evbuffer_get_length(out) >= atomic_load_explicit(
-	    &c->w->srv->live.buffer_limit, memory_order_relaxed)) {
-		bufferevent_disable(bev, EV_READ);
-		c->flags |= CONN_PAUSED;
+	if ((len = evbuffer_get_length(out)) == 0)
+		return;
+	if (len >= atomic_load_explicit(&c->w->srv->live.buffer_limit,
+	    memory_order_relaxed)) {
+		conn_pause(c);
 		STAT_ADD(&c->w->stats, backpressure_pauses, 1);
+	} else if (server_memory_over(c->w->srv)) {
+		/* Over memory_limit: add no more until this echo is out. */
+		conn_pause(c);
+		STAT_ADD(&c->w->stats, memory_pauses, 1);
 	}
 }
 
@@ -218,16 +250,9 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
-		/* A draining connection's timeouts are the drain's own. */
-		if (c->flags & CONN_LINGER) {
-			if (!conn_unacked(c)) {
-				conn_free(c);
-				return;
-			}
-		} else if (conn_idle(c)) {
-			conn_finish(c);
+		/* A draining connection's timeout is its quiet period. */
+		if (conn_drain_quiet(c) == -1)
 			return;
-		}
 		/* The timeout disabled reading; carry on. */
 		if (!(c->flags & CONN_PAUSED) &&
 		    bufferevent_enable(bev, EV_READ) == -1)
@@ -321,34 +346,63 @@ conn_set_idle_timeout(struct conn *c)
 }
 
 /*
- * Arm the read timeout of a draining connection: ms plus two smoothed
- * round trips, since what the peer sends or acknowledges in answer to us
- * takes about a round trip to arrive.  Return 0 or -1.
+ * How long a draining connection must stay quiet before echod sends its
+ * FIN: at least CONN_DRAIN_QUIET_MS and CONN_DRAIN_QUIET_RTOS of the
+ * connection's retransmission timeouts, since a lost last segment of the
+ * client's comes back only after a timeout.  Put in *left how much of it
+ * is still to run, counted from the last data received.  Return 0, or -1
+ * if the kernel cannot tell (then the whole period is left).
  */
 static int
-conn_set_read_timeout(struct conn *c, unsigned ms)
+conn_quiet_left(struct conn *c, uint64_t *left)
 {
 	struct tcp_info	 ti;
 	socklen_t	 len = sizeof(ti);
-	struct timeval	 tv;
-	uint64_t	 us = (uint64_t)ms * 1000;
+	uint64_t	 quiet = CONN_DRAIN_QUIET_MS, rto;
 
+	*left = quiet;
 	if (getsockopt((int)bufferevent_getfd(c->bev), IPPROTO_TCP, TCP_INFO,
-	    &ti, &len) == 0)
-		us += 2 * (uint64_t)ti.tcpi_rtt;
-	tv.tv_sec = (time_t)(us / 1000000);
-	tv.tv_usec = (suseconds_t)(us % 1000000);
+	    &ti, &len) == -1)
+		return (-1);
+	rto = (uint64_t)ti.tcpi_rto / 1000 * CONN_DRAIN_QUIET_RTOS;
+	if (rto > quiet)
+		quiet = rto;
+	*left = ti.tcpi_last_data_recv >= quiet ? 0 :
+	    quiet - ti.tcpi_last_data_recv;
+	return (0);
+}
+
+/* Arm a draining connection's read timeout to ms milliseconds. */
+static int
+conn_arm_quiet(struct conn *c, uint64_t ms)
+{
+	struct timeval	 tv;
+
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
 	return (bufferevent_set_timeouts(c->bev, &tv, NULL));
 }
 
-/* Tell whether the peer has yet to acknowledge some of what we sent. */
+/*
+ * A draining connection's read timeout: if it has been quiet for its whole
+ * quiet period with nothing left to echo, send our FIN; otherwise wait for
+ * the rest of the period.  Any byte restarts it.  Return -1 if c is gone
+ * or no longer reads, else 0.
+ */
 static int
-conn_unacked(struct conn *c)
+conn_drain_quiet(struct conn *c)
 {
-	int	 n;
+	uint64_t	 left;
 
-	return (ioctl((int)bufferevent_getfd(c->bev), SIOCOUTQ, &n) == 0 &&
-	    n > 0);
+	if (conn_quiet_left(c, &left) == 0 && left == 0 && conn_idle(c)) {
+		conn_finish(c);
+		return (-1);
+	}
+	if (conn_arm_quiet(c, left > 0 ? left : CONN_DRAIN_QUIET_MS) == -1) {
+		conn_free(c);
+		return (-1);
+	}
+	return (0);
 }
 
 /* Tell whether nothing is waiting to be echoed, in either direction. */
@@ -364,37 +418,53 @@ conn_idle(struct conn *c)
 	return (1);
 }
 
+/* Count bytes that came after our FIN, which can no longer be echoed. */
+static void
+conn_late_bytes(struct conn *c, size_t n)
+{
+	if (n == 0)
+		return;
+	if (!(c->flags & CONN_CUT)) {
+		c->flags |= CONN_CUT;
+		STAT_ADD(&c->w->stats, cut_conns, 1);
+	}
+	STAT_ADD(&c->w->stats, cut_bytes, n);
+	log_warnx("conn %d: %zu bytes arrived after the drain's FIN and were "
+	    "not echoed", (int)bufferevent_getfd(c->bev), n);
+}
+
 /*
- * Send our FIN after the echoed data.  Once the peer has acknowledged all
- * of it, close; until then linger, discarding input: closing with echo
- * data unacknowledged could lose it to a RST if the peer sends again.  A
- * lingering connection ends when the peer closes, when a periodic look
- * finds everything acknowledged, or at the shutdown timeout.
+ * Send our FIN after the echoed data, then linger until the client's own
+ * FIN (or the shutdown timeout): closing before it would answer anything
+ * it still sends with a RST, which also destroys echo data still in
+ * flight.  Whatever arrives meanwhile is counted as cut.
  */
 static void
 conn_finish(struct conn *c)
 {
-	if (shutdown((int)bufferevent_getfd(c->bev), SHUT_WR) == -1 ||
-	    !conn_unacked(c)) {
+	if (shutdown((int)bufferevent_getfd(c->bev), SHUT_WR) == -1) {
 		conn_free(c);
 		return;
 	}
 	c->flags |= CONN_LINGER;
-	if (conn_set_read_timeout(c, CONN_LINGER_POLL_MS) == -1 ||
+	if (bufferevent_set_timeouts(c->bev, NULL, NULL) == -1 ||
 	    bufferevent_enable(c->bev, EV_READ) == -1)
 		conn_free(c);
 }
 
 /*
  * Start draining a connection for shutdown.  It goes on echoing until the
- * client has been quiet for a moment with nothing left to echo (its read
- * timeout, see conn_event_cb): data the client sent before the signal may
- * still be in its own kernel's send queue, waiting for a window update, so
- * even a connection that looks idle now gets that moment.
+ * client has been quiet for its quiet period with nothing left to echo
+ * (conn_drain_quiet): data the client sent before the signal may still be
+ * in its own kernel's send queue, waiting for a window update or a
+ * retransmission, so even a connection that looks idle now gets that
+ * period.
  */
 void
 conn_drain(struct conn *c)
 {
+	uint64_t	 left;
+
 	if (c->flags & CONN_LINGER)
 		return;
 	if (c->flags & CONN_EOF) {
@@ -403,8 +473,38 @@ conn_drain(struct conn *c)
 			conn_free(c);
 		return;
 	}
-	if (conn_set_read_timeout(c, CONN_DRAIN_QUIET_MS) == -1)
+	(void)conn_quiet_left(c, &left);
+	if (conn_arm_quiet(c, left > 0 ? left : 1) == -1)
 		conn_free(c);
+}
+
+/*
+ * Close a connection at the shutdown timeout or a second signal, counting
+ * what it could not echo: its output, and input it has not read, which is
+ * read first so that the close sends a FIN, not a RST that would destroy
+ * the echo already in the socket's send queue.
+ */
+void
+conn_cut(struct conn *c)
+{
+	char		 buf[16384];
+	size_t		 lost;
+	ssize_t		 n;
+	int		 fd = (int)bufferevent_getfd(c->bev), i;
+
+	lost = evbuffer_get_length(bufferevent_get_input(c->bev)) +
+	    evbuffer_get_length(bufferevent_get_output(c->bev));
+	for (i = 0; i < CONN_CUT_READS; i++) {
+		if ((n = read(fd, buf, sizeof(buf))) <= 0)
+			break;
+		lost += (size_t)n;
+	}
+	if (lost > 0 && !(c->flags & CONN_CUT)) {
+		c->flags |= CONN_CUT;
+		STAT_ADD(&c->w->stats, cut_conns, 1);
+	}
+	STAT_ADD(&c->w->stats, cut_bytes, lost);
+	conn_free(c);
 }
 
 /* Close the connection; the only place a conn and its bufferevent die. */
@@ -413,6 +513,13 @@ conn_free(struct conn *c)
 {
 	struct worker	*w = c->w;
 
+	if (c->outcb != NULL) {
+		/* What it held is released with it. */
+		evbuffer_remove_cb_entry(bufferevent_get_output(c->bev),
+		    c->outcb);
+		STAT_ADD(&w->stats, buffered, -(uint64_t)evbuffer_get_length(
+		    bufferevent_get_output(c->bev)));
+	}
 	TAILQ_REMOVE(&w->conns, c, entry);
 	w->nconns--;
 	STAT_ADD(&w->stats, conns_active, -1);

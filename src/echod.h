@@ -18,11 +18,13 @@
 #include "addr.h"
 #include "conf.h"
 #include "guard.h"
+#include "memory.h"
 
 struct event;
 struct event_base;
 struct evconnlistener;
 struct bufferevent;
+struct evbuffer_cb_entry;
 struct server;
 
 /* Largest UDP payload: 65,507 bytes over IPv4, 65,527 over IPv6. */
@@ -33,6 +35,7 @@ struct conn {
 	TAILQ_ENTRY(conn)	 entry;
 	struct worker		*w;
 	struct bufferevent	*bev;
+	struct evbuffer_cb_entry *outcb;	/* counts the output buffer */
 	unsigned		 flags;
 	union {
 		struct sockaddr		sa;
@@ -42,8 +45,8 @@ struct conn {
 #define CONN_EOF	0x1	/* client shut down its side; flush, then free */
 #define CONN_PAUSED	0x2	/* reading stopped: output over buffer_limit */
 #define CONN_LINGER	0x4	/* echo done and FIN sent: discard until EOF */
-#define CONN_OUTCB	0x8	/* conn_output_cb counts the output */
 #define CONN_PERIP	0x10	/* counted in the server's per-address table */
+#define CONN_CUT	0x20	/* counted in cut_conns */
 };
 TAILQ_HEAD(conn_list, conn);
 
@@ -98,6 +101,8 @@ typedef _Atomic uint64_t counter_t;
 	X(perip_refused)	/* max_connections_per_ip: closed */	\
 	X(accept_errors)	/* accept() out of descriptors or memory */ \
 	X(backpressure_pauses)						\
+	X(memory_pauses)	/* reading paused over memory_limit */	\
+	X(buffered)		/* gauge: echo held in output buffers */ \
 	X(idle_timeouts)						\
 	X(cut_conns)		/* cut at shutdown with echo pending */	\
 	X(cut_bytes)
@@ -127,6 +132,7 @@ struct live {
 	_Atomic size_t		buffer_limit;
 	_Atomic size_t		max_connections;
 	_Atomic uint64_t	idle_timeout_ms;
+	_Atomic uint64_t	memory_limit;	/* 0: none */
 };
 
 /* Buffers for moving a batch of datagrams with recvmmsg and sendmmsg. */
@@ -189,6 +195,8 @@ struct server {
 	struct event		*sigterm, *sigint, *sighup, *sigusr1;
 	struct event		*shutdown_timer;
 	struct event		*status_timer;
+	struct event		*trim_timer;
+	struct memory_trim	 trim;
 	struct event		*watchdog_timer;
 	uint64_t		 watchdog_usec;	/* 0: no watchdog */
 	struct metrics		*metrics;
@@ -213,6 +221,7 @@ int	server_init(struct server *, struct conf *, const char *);
 int	server_run(struct server *);
 void	server_free(struct server *);
 void	server_totals(struct server *, struct totals *);
+int	server_memory_over(struct server *);
 
 /* worker.c */
 int	worker_init(struct worker *, struct server *, int);
@@ -226,6 +235,7 @@ void	worker_free(struct worker *);
 int	tcp_attach(struct worker *, int, const struct addr *, const char *,
 	    int);
 void	tcp_pause(struct tcp_listener *, unsigned);
+void	tcp_accept_queued(struct tcp_listener *);
 void	tcp_close(struct tcp_listener *);
 
 /* udp.c */
@@ -240,6 +250,7 @@ void	conn_new(struct worker *, int, const struct sockaddr *, socklen_t,
 	    int);
 void	conn_set_idle_timeout(struct conn *);
 void	conn_drain(struct conn *);
+void	conn_cut(struct conn *);
 void	conn_free(struct conn *);
 
 /* net.c */

@@ -28,11 +28,13 @@
 
 #include "echod.h"
 #include "log.h"
+#include "memory.h"
 #include "notify.h"
 
 /* Descriptors kept aside for listeners, pipes, logging and the like. */
 #define SERVER_FD_RESERVE	64
 #define SERVER_STATUS_SECONDS	5
+#define SERVER_TRIM_MS		1000	/* how often to look at memory */
 
 /* Tell every worker the same simple command. */
 static void
@@ -63,6 +65,37 @@ server_totals(struct server *srv, struct totals *t)
 		STATS_FIELDS(STATS_SUM)
 #undef STATS_SUM
 	}
+}
+
+/*
+ * Tell whether the echo data held by all workers has reached memory_limit.
+ * Called by the workers, on their slow path only (echo left over).
+ */
+int
+server_memory_over(struct server *srv)
+{
+	uint64_t	 limit, sum = 0;
+	unsigned	 i;
+
+	limit = atomic_load_explicit(&srv->live.memory_limit,
+	    memory_order_relaxed);
+	if (limit == 0)
+		return (0);
+	for (i = 0; i < srv->nworkers; i++)
+		sum += STAT_GET(&srv->workers[i].stats, buffered);
+	return (sum >= limit);
+}
+
+/* Timer callback: give memory back to the system after a load. */
+static void
+server_trim_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server	*srv = arg;
+	struct totals	 t;
+
+	server_totals(srv, &t);
+	if (memory_trim(&srv->trim, t.buffered, t.conns_active))
+		log_debug("gave freed memory back to the system");
 }
 
 /* One line that sums up the counters, for the log and for systemd. */
@@ -281,6 +314,18 @@ server_same_addrs(const struct addr_list *a, const struct addr_list *b)
 static void
 server_set_live(struct server *srv)
 {
+	uint64_t	 mem = srv->conf.memory_limit;
+	const char	*what;
+
+	if (srv->conf.memory_limit_auto) {
+		mem = memory_available(&what) / 4;
+		log_info("memory_limit: %" PRIu64 " MiB, a quarter of %s",
+		    mem >> 20, what);
+	} else if (mem > 0)
+		log_info("memory_limit: %" PRIu64 " MiB", mem >> 20);
+	else
+		log_info("memory_limit: none");
+	atomic_store(&srv->live.memory_limit, mem);
 	atomic_store(&srv->live.buffer_limit, srv->conf.tcp_buffer_limit);
 	atomic_store(&srv->live.max_connections,
 	    srv->conf.tcp_max_connections);
@@ -524,6 +569,8 @@ static int
 server_events(struct server *srv)
 {
 	struct timeval	 tv = { SERVER_STATUS_SECONDS, 0 };
+	struct timeval	 trim = { SERVER_TRIM_MS / 1000,
+			    SERVER_TRIM_MS % 1000 * 1000 };
 
 	srv->sigterm = evsignal_new(srv->base, SIGTERM, server_signal_cb, srv);
 	srv->sigint = evsignal_new(srv->base, SIGINT, server_signal_cb, srv);
@@ -535,16 +582,19 @@ server_events(struct server *srv)
 	    server_status_cb, srv);
 	srv->done_ev = event_new(srv->base, srv->done_pipe[0],
 	    EV_READ | EV_PERSIST, server_done_cb, srv);
+	srv->trim_timer = event_new(srv->base, -1, EV_PERSIST, server_trim_cb,
+	    srv);
 	if (srv->sigterm == NULL || srv->sigint == NULL ||
 	    srv->sighup == NULL || srv->sigusr1 == NULL ||
 	    srv->shutdown_timer == NULL || srv->status_timer == NULL ||
-	    srv->done_ev == NULL ||
+	    srv->done_ev == NULL || srv->trim_timer == NULL ||
 	    evsignal_add(srv->sigterm, NULL) == -1 ||
 	    evsignal_add(srv->sigint, NULL) == -1 ||
 	    evsignal_add(srv->sighup, NULL) == -1 ||
 	    evsignal_add(srv->sigusr1, NULL) == -1 ||
 	    event_add(srv->status_timer, &tv) == -1 ||
-	    event_add(srv->done_ev, NULL) == -1)
+	    event_add(srv->done_ev, NULL) == -1 ||
+	    event_add(srv->trim_timer, &trim) == -1)
 		return (-1);
 	if (srv->watchdog_usec > 0) {
 		tv.tv_sec = (time_t)(srv->watchdog_usec / 2000000);
@@ -680,7 +730,7 @@ server_run(struct server *srv)
 	if (sum.cut_conns > 0)
 		log_warnx("%s: cut %" PRIu64 " connections with %" PRIu64
 		    " bytes not yet echoed", srv->cut_reason != NULL ?
-		    srv->cut_reason : "stop", sum.cut_conns, sum.cut_bytes);
+		    srv->cut_reason : "drain", sum.cut_conns, sum.cut_bytes);
 	if (rc == 0)
 		log_notice("stopped: %" PRIu64 " tcp connections served, %"
 		    PRIu64 " tcp bytes and %" PRIu64 " udp datagrams echoed, %"
@@ -719,6 +769,8 @@ server_free(struct server *srv)
 		event_free(srv->watchdog_timer);
 	if (srv->done_ev != NULL)
 		event_free(srv->done_ev);
+	if (srv->trim_timer != NULL)
+		event_free(srv->trim_timer);
 	if (srv->base != NULL) {
 		event_base_loop(srv->base, EVLOOP_NONBLOCK);
 		event_base_free(srv->base);

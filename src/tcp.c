@@ -21,6 +21,7 @@
 
 #define TCP_LIMIT_POLL_MS	100	/* look again at max_connections */
 #define TCP_ERROR_PAUSE_MS	250	/* wait after EMFILE, ENOBUFS, ... */
+#define TCP_DRAIN_ACCEPTS	65536	/* at most a full backlog's worth */
 
 /* Tell whether max_connections leaves no room. */
 static int
@@ -63,35 +64,33 @@ tcp_retry_cb(evutil_socket_t fd, short what, void *arg)
 		log_warnx("tcp %s: cannot resume accepting", l->name);
 }
 
-/* Callback for a new connection on a listener. */
-static void
-tcp_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
-    struct sockaddr *sa, int salen, void *arg)
+/*
+ * Admit a client accepted on l, or close it: the access list, the
+ * per-address limit and, unless draining, max_connections.  Return 1 if
+ * it took the last slot under max_connections, else 0.
+ */
+static int
+tcp_admit(struct tcp_listener *l, int fd, struct sockaddr *sa,
+    socklen_t salen, int draining)
 {
-	struct tcp_listener	*l = arg;
 	struct worker		*w = l->w;
 	struct server		*srv = w->srv;
 	size_t			 max, n;
-	struct tcp_listener	*each;
 	int			 counted = 0;
 
-	max = atomic_load_explicit(&srv->live.max_connections,
+	max = draining ? 0 : atomic_load_explicit(&srv->live.max_connections,
 	    memory_order_relaxed);
-	if (l->failing) {
-		l->failing = 0;
-		log_notice("tcp %s: accepting again", l->name);
-	}
 	if (!guard_allowed(&w->guard->tcp_allow, &w->guard->tcp_deny, sa)) {
 		STAT_ADD(&w->stats, tcp_denied, 1);
 		close(fd);
-		return;
+		return (0);
 	}
 	if (w->guard->tcp_max_per_ip > 0) {
 		if (perip_add(&srv->perip, sa, w->guard->tcp_max_per_ip) ==
 		    -1) {
 			STAT_ADD(&w->stats, perip_refused, 1);
 			close(fd);
-			return;
+			return (0);
 		}
 		counted = 1;
 	}
@@ -104,16 +103,69 @@ tcp_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 		close(fd);
 		STAT_ADD(&w->stats, limit_refused, 1);
 		tcp_pause(l, TCP_LIMIT_POLL_MS);
+		return (0);
+	}
+	conn_new(w, fd, sa, salen, counted);
+	return (max > 0 && n == max);
+}
+
+/* Callback for a new connection on a listener. */
+static void
+tcp_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct tcp_listener	*l = arg;
+	struct server		*srv = l->w->srv;
+	struct tcp_listener	*each;
+
+	if (l->failing) {
+		l->failing = 0;
+		log_notice("tcp %s: accepting again", l->name);
+	}
+	if (!tcp_admit(l, (int)fd, sa, (socklen_t)salen, 0))
 		return;
+	if (!atomic_exchange(&srv->at_limit, 1))
+		log_warnx("max_connections (%zu) reached: not accepting until "
+		    "a connection closes", atomic_load_explicit(
+		    &srv->live.max_connections, memory_order_relaxed));
+	TAILQ_FOREACH(each, &l->w->tcps, entry)
+		tcp_pause(each, TCP_LIMIT_POLL_MS);
+}
+
+/*
+ * At the start of a drain: accept every client waiting in l's backlog,
+ * past max_connections too, since closing the listener would reset them
+ * and lose what they sent.  They are drained like the others.
+ */
+void
+tcp_accept_queued(struct tcp_listener *l)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+	int			 fd, lfd = (int)evconnlistener_get_fd(l->lev);
+	unsigned		 n, i;
+
+	for (i = n = 0; i < TCP_DRAIN_ACCEPTS; i++) {
+		len = sizeof(ss);
+		fd = accept4(lfd, (struct sockaddr *)&ss, &len,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK) {
+				STAT_ADD(&l->w->stats, accept_errors, 1);
+				log_warnx("tcp %s: accepting the backlog at "
+				    "shutdown: %s; clients still queued are "
+				    "reset", l->name, strerror(errno));
+			}
+			break;
+		}
+		tcp_admit(l, fd, (struct sockaddr *)&ss, len, 1);
+		n++;
 	}
-	conn_new(w, fd, sa, (socklen_t)salen, counted);
-	if (max > 0 && n == max) {
-		if (!atomic_exchange(&srv->at_limit, 1))
-			log_warnx("max_connections (%zu) reached: not "
-			    "accepting until a connection closes", max);
-		TAILQ_FOREACH(each, &w->tcps, entry)
-			tcp_pause(each, TCP_LIMIT_POLL_MS);
-	}
+	if (n > 0)
+		log_info("tcp %s: accepted %u queued connections to drain them",
+		    l->name, n);
 }
 
 /*

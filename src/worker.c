@@ -26,11 +26,18 @@
 static void
 worker_drain(struct worker *w)
 {
-	struct conn	*c, *next;
+	struct tcp_listener	*l;
+	struct conn		*c, *next;
 
 	if (w->draining)
 		return;
 	w->draining = 1;
+	/*
+	 * Clients the kernel has already connected are ours to drain too:
+	 * closing a listener resets what waits in its backlog.
+	 */
+	TAILQ_FOREACH(l, &w->tcps, entry)
+		tcp_accept_queued(l);
 	while (!TAILQ_EMPTY(&w->tcps))
 		tcp_close(TAILQ_FIRST(&w->tcps));
 	while (!TAILQ_EMPTY(&w->udps))
@@ -50,12 +57,8 @@ worker_cut(struct worker *w)
 	struct conn	*c;
 
 	w->draining = 1;
-	while ((c = TAILQ_FIRST(&w->conns)) != NULL) {
-		STAT_ADD(&w->stats, cut_conns, 1);
-		STAT_ADD(&w->stats, cut_bytes,
-		    evbuffer_get_length(bufferevent_get_output(c->bev)));
-		conn_free(c);
-	}
+	while ((c = TAILQ_FIRST(&w->conns)) != NULL)
+		conn_cut(c);
 	event_base_loopexit(w->base, NULL);
 }
 

@@ -1,0 +1,159 @@
+/*
+ * Memory: how much echod may use (for memory_limit = auto), and giving
+ * freed memory back to the system after a load has passed.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "memory.h"
+
+#define MEMORY_CGROUP_ROOT	"/sys/fs/cgroup"
+
+/*
+ * Read a cgroup memory limit file: a number of bytes, or "max" (none).
+ * Return the limit, or 0 if there is none or the file cannot be read.
+ */
+static uint64_t
+memory_read_limit(const char *path)
+{
+	FILE			*f;
+	char			 buf[64], *end;
+	unsigned long long	 v;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return (0);
+	if (fgets(buf, sizeof(buf), f) == NULL) {
+		fclose(f);
+		return (0);
+	}
+	fclose(f);
+	if (buf[0] < '0' || buf[0] > '9')
+		return (0);		/* "max" */
+	errno = 0;
+	v = strtoull(buf, &end, 10);
+	if (errno != 0 || (*end != '\n' && *end != '\0'))
+		return (0);
+	/* cgroup v1 writes "no limit" as a huge page-rounded number. */
+	if (v >= (unsigned long long)INT64_MAX / 2)
+		return (0);
+	return ((uint64_t)v);
+}
+
+/*
+ * The smallest limit set on dir and its parents up to root, each in file
+ * name; 0 if none is.
+ */
+static uint64_t
+memory_cgroup_walk(const char *root, const char *dir, const char *name)
+{
+	char		 path[PATH_MAX];
+	char		 rel[PATH_MAX];
+	char		*slash;
+	uint64_t	 v, min = 0;
+	int		 n;
+
+	n = snprintf(rel, sizeof(rel), "%s", dir);
+	if (n < 0 || (size_t)n >= sizeof(rel))
+		return (0);
+	for (;;) {
+		n = snprintf(path, sizeof(path), "%s%s/%s", root, rel, name);
+		if (n > 0 && (size_t)n < sizeof(path) &&
+		    (v = memory_read_limit(path)) > 0 && (min == 0 || v < min))
+			min = v;
+		if ((slash = strrchr(rel, '/')) == NULL)
+			break;
+		*slash = '\0';
+	}
+	return (min);
+}
+
+/*
+ * The memory limit of the cgroup this process runs in (v2: memory.max;
+ * v1: memory.limit_in_bytes), the smallest along its path; 0 if none.
+ */
+static uint64_t
+memory_cgroup_limit(void)
+{
+	FILE		*f;
+	char		 line[PATH_MAX + 32], *path;
+	uint64_t	 v2 = 0, v1 = 0;
+
+	if ((f = fopen("/proc/self/cgroup", "r")) == NULL)
+		return (0);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		line[strcspn(line, "\n")] = '\0';
+		/* "0::/path" (v2) or "N:memory:/path" (v1). */
+		if (strncmp(line, "0::", 3) == 0) {
+			path = line + 3;
+			v2 = memory_cgroup_walk(MEMORY_CGROUP_ROOT, path,
+			    "memory.max");
+			if (v2 == 0)
+				v2 = memory_cgroup_walk(MEMORY_CGROUP_ROOT
+				    "/unified", path, "memory.max");
+		} else if ((path = strstr(line, ":memory:")) != NULL) {
+			path += strlen(":memory:");
+			v1 = memory_cgroup_walk(MEMORY_CGROUP_ROOT "/memory",
+			    path, "memory.limit_in_bytes");
+		}
+	}
+	fclose(f);
+	if (v1 > 0 && (v2 == 0 || v1 < v2))
+		return (v1);
+	return (v2);
+}
+
+/*
+ * The memory echod may use: the cgroup's limit where one is set and is
+ * below the physical memory, else the physical memory.  *what says which.
+ */
+uint64_t
+memory_available(const char **what)
+{
+	long		 pages = sysconf(_SC_PHYS_PAGES);
+	long		 size = sysconf(_SC_PAGESIZE);
+	uint64_t	 phys = 0, cg;
+
+	if (pages > 0 && size > 0)
+		phys = (uint64_t)pages * (uint64_t)size;
+	cg = memory_cgroup_limit();
+	if (cg > 0 && (phys == 0 || cg < phys)) {
+		*what = "the cgroup's memory limit";
+		return (cg);
+	}
+	*what = "physical memory";
+	return (phys);
+}
+
+/*
+ * Give memory freed since the last call back to the system, if the data
+ * held has fallen by at least MEMORY_TRIM_STEP since its peak: after a
+ * burst of clients the allocator otherwise keeps the pages of their
+ * buffers.  held is the bytes of echo data held now, conns the open
+ * connections.  Return 1 if it trimmed.
+ */
+int
+memory_trim(struct memory_trim *t, uint64_t held, uint64_t conns)
+{
+	/* About what a connection costs beyond its buffered data. */
+	uint64_t	 now = held + conns * 2048;
+
+	if (now > t->peak)
+		t->peak = now;
+	if (t->peak - now < MEMORY_TRIM_STEP)
+		return (0);
+	t->peak = now;
+#ifdef HAVE_MALLOC_TRIM
+	malloc_trim(0);
+	return (1);
+#else
+	return (0);
+#endif
+}

@@ -1,0 +1,17 @@
+/* How much memory echod may use, and giving it back after a load. */
+#ifndef ECHOD_MEMORY_H
+#define ECHOD_MEMORY_H
+
+#include <stdint.h>
+
+/* Trim once the footprint has fallen this far from its peak. */
+#define MEMORY_TRIM_STEP	(32 * 1024 * 1024)
+
+struct memory_trim {
+	uint64_t	peak;		/* footprint's peak since the last trim */
+};
+
+uint64_t	memory_available(const char **);
+int		memory_trim(struct memory_trim *, uint64_t, uint64_t);
+
+#endif
