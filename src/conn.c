@@ -427,10 +427,13 @@ conn_late_bytes(struct conn *c, size_t n)
 	if (!(c->flags & CONN_CUT)) {
 		c->flags |= CONN_CUT;
 		STAT_ADD(&c->w->stats, cut_conns, 1);
+		/* Identical for every connection, so repeats are held back. */
+		log_warnx("data arrived after the drain's FIN: not echoed, "
+		    "counted as cut");
 	}
 	STAT_ADD(&c->w->stats, cut_bytes, n);
-	log_warnx("conn %d: %zu bytes arrived after the drain's FIN and were "
-	    "not echoed", (int)bufferevent_getfd(c->bev), n);
+	log_debug("conn %d: %zu bytes after the drain's FIN",
+	    (int)bufferevent_getfd(c->bev), n);
 }
 
 /*

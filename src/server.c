@@ -502,6 +502,7 @@ server_raise_nofile(struct server *srv)
 {
 	struct rlimit	 rl;
 	size_t		 max = srv->conf.tcp_max_connections;
+	rlim_t		 reserve = SERVER_FD_RESERVE;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
 		log_warn("getrlimit");
@@ -514,13 +515,17 @@ server_raise_nofile(struct server *srv)
 		else if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
 			return;
 	}
+	/* The metrics endpoint never holds more than its own cap. */
+	if (srv->conf.metrics_listen.n > 0)
+		reserve += srv->conf.metrics_max_connections +
+		    srv->conf.metrics_listen.n;
 	if (max > 0 && rl.rlim_cur != RLIM_INFINITY &&
-	    (rlim_t)max + SERVER_FD_RESERVE > rl.rlim_cur)
+	    (rlim_t)max + reserve > rl.rlim_cur)
 		log_warnx("max_connections %zu does not fit the descriptor "
 		    "limit of %llu; connections beyond about %llu will wait",
 		    max, (unsigned long long)rl.rlim_cur,
-		    (unsigned long long)(rl.rlim_cur > SERVER_FD_RESERVE ?
-		    rl.rlim_cur - SERVER_FD_RESERVE : 0));
+		    (unsigned long long)(rl.rlim_cur > reserve ?
+		    rl.rlim_cur - reserve : 0));
 	log_info("descriptor limit %llu", (unsigned long long)rl.rlim_cur);
 }
 
