@@ -43,12 +43,15 @@
 #define CONN_LIBEVENT_READ	4096	/* what libevent 2.1 reads at most */
 #define CONN_EXTRA_READ		(60 * 1024)
 #define CONN_CUT_READS		256	/* reads of unread input at a cut */
+#define CONN_ACK_POLL_MS	20	/* closing: look for the last ACK */
+#define CONN_HOLD_MAX_MS	30000	/* longest backoff a drain waits out */
 
 static void	conn_finish(struct conn *);
 static int	conn_idle(struct conn *);
 static int	conn_quiet_left(struct conn *, uint64_t *);
 static int	conn_drain_quiet(struct conn *);
 static void	conn_late_bytes(struct conn *, size_t);
+static void	conn_close_acked(struct conn *);
 
 /*
  * Output buffer callback: count the bytes libevent wrote for us, and the
@@ -134,8 +137,28 @@ conn_read_more(struct conn *c, struct evbuffer *in, struct evbuffer *out)
 static void
 conn_pause(struct conn *c)
 {
-	if (bufferevent_disable(c->bev, EV_READ) == 0)
+	if (bufferevent_disable(c->bev, EV_READ) == 0) {
 		c->flags |= CONN_PAUSED;
+		c->paused_ms = now_ms();
+	}
+}
+
+/*
+ * Read again after a pause.  While it lasted our receive window may have
+ * closed, and the client then probes for it with an exponential backoff
+ * that the pause's length bounds: its data can come that much later, so
+ * a drain must not take it for quiet before then (conn_quiet_left).
+ */
+static int
+conn_resume(struct conn *c)
+{
+	uint64_t	 now = now_ms(), len = now - c->paused_ms;
+
+	c->flags &= ~CONN_PAUSED;
+	if (len > CONN_HOLD_MAX_MS)
+		len = CONN_HOLD_MAX_MS;
+	c->hold_ms = now + len;
+	return (bufferevent_enable(c->bev, EV_READ));
 }
 
 /* Read callback: echo everything that arrived. */
@@ -207,14 +230,11 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 	if (c->flags & CONN_EOF) {
 		log_debug("conn %d: all echoed after client EOF",
 		    (int)bufferevent_getfd(bev));
-		conn_free(c);
+		conn_close_acked(c);
 		return;
 	}
-	if (c->flags & CONN_PAUSED) {
-		c->flags &= ~CONN_PAUSED;
-		if (bufferevent_enable(bev, EV_READ) == -1)
-			conn_free(c);
-	}
+	if ((c->flags & CONN_PAUSED) && conn_resume(c) == -1)
+		conn_free(c);
 }
 
 /* Event callback: end of file or an error. */
@@ -259,11 +279,54 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 			conn_free(c);
 		return;
 	}
-	if (what & BEV_EVENT_ERROR)
+	if (what & BEV_EVENT_ERROR) {
 		log_debug("conn %d: %s", fd, strerror(EVUTIL_SOCKET_ERROR()));
-	else
-		log_debug("conn %d: closed", fd);
-	conn_free(c);
+		conn_free(c);
+		return;
+	}
+	log_debug("conn %d: closed", fd);
+	conn_close_acked(c);
+}
+
+/* Timer callback: look again whether the client has all of its echo. */
+static void
+conn_acked_cb(evutil_socket_t fd, short what, void *arg)
+{
+	conn_close_acked(arg);
+}
+
+/*
+ * Close a connection whose client has closed its side, all of its echo
+ * being in our socket.  While draining, first wait (polling) until the
+ * client has acknowledged all of it: echod may exit right after, and the
+ * kernel resets an orphaned socket with data unacknowledged when TCP
+ * memory runs short, which would lose that echo without a trace.  The
+ * shutdown timeout bounds the wait.
+ */
+static void
+conn_close_acked(struct conn *c)
+{
+	struct timeval	 tv = { 0, CONN_ACK_POLL_MS * 1000 };
+	int		 n;
+
+	if (!c->w->draining || ioctl((int)bufferevent_getfd(c->bev), SIOCOUTQ,
+	    &n) == -1 || n == 0) {
+		conn_free(c);
+		return;
+	}
+	if (c->ackwait == NULL) {
+		/* Our FIN now, so that the client sees the end at once. */
+		if (!(c->flags & CONN_LINGER))
+			(void)shutdown((int)bufferevent_getfd(c->bev), SHUT_WR);
+		if (bufferevent_disable(c->bev, EV_READ | EV_WRITE) == -1 ||
+		    (c->ackwait = evtimer_new(c->w->base, conn_acked_cb, c)) ==
+		    NULL) {
+			conn_free(c);
+			return;
+		}
+	}
+	if (evtimer_add(c->ackwait, &tv) == -1)
+		conn_free(c);
 }
 
 /*
@@ -358,7 +421,7 @@ conn_quiet_left(struct conn *c, uint64_t *left)
 {
 	struct tcp_info	 ti;
 	socklen_t	 len = sizeof(ti);
-	uint64_t	 quiet = CONN_DRAIN_QUIET_MS, rto;
+	uint64_t	 quiet = CONN_DRAIN_QUIET_MS, rto, hold, now;
 
 	*left = quiet;
 	if (getsockopt((int)bufferevent_getfd(c->bev), IPPROTO_TCP, TCP_INFO,
@@ -369,6 +432,16 @@ conn_quiet_left(struct conn *c, uint64_t *left)
 		quiet = rto;
 	*left = ti.tcpi_last_data_recv >= quiet ? 0 :
 	    quiet - ti.tcpi_last_data_recv;
+	/*
+	 * A pause of ours (conn_resume) and TCP memory pressure (server.c)
+	 * delay what the client still has in flight.
+	 */
+	hold = atomic_load_explicit(&c->w->srv->drain_hold_ms,
+	    memory_order_relaxed);
+	if (c->hold_ms > hold)
+		hold = c->hold_ms;
+	if (hold > (now = now_ms()) && hold - now > *left)
+		*left = hold - now;
 	return (0);
 }
 
@@ -523,6 +596,8 @@ conn_free(struct conn *c)
 		STAT_ADD(&w->stats, buffered, -(uint64_t)evbuffer_get_length(
 		    bufferevent_get_output(c->bev)));
 	}
+	if (c->ackwait != NULL)
+		event_free(c->ackwait);
 	TAILQ_REMOVE(&w->conns, c, entry);
 	w->nconns--;
 	STAT_ADD(&w->stats, conns_active, -1);

@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "addr.h"
 #include "conf.h"
@@ -27,6 +28,17 @@ struct bufferevent;
 struct evbuffer_cb_entry;
 struct server;
 
+/* A coarse monotonic clock in milliseconds, the same in every thread. */
+static inline uint64_t
+now_ms(void)
+{
+	struct timespec	 ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) == -1)
+		return (0);
+	return ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
+}
+
 /* Largest UDP payload: 65,507 bytes over IPv4, 65,527 over IPv6. */
 #define UDP_BUFSIZE	65536
 
@@ -36,6 +48,9 @@ struct conn {
 	struct worker		*w;
 	struct bufferevent	*bev;
 	struct evbuffer_cb_entry *outcb;	/* counts the output buffer */
+	struct event		*ackwait;	/* closing: waits for the ACK */
+	uint64_t		 paused_ms;	/* when reading last paused */
+	uint64_t		 hold_ms;	/* quiet not before (drain) */
 	unsigned		 flags;
 	union {
 		struct sockaddr		sa;
@@ -195,8 +210,11 @@ struct server {
 	struct event		*sigterm, *sigint, *sighup, *sigusr1;
 	struct event		*shutdown_timer;
 	struct event		*status_timer;
-	struct event		*trim_timer;
+	struct event		*memory_timer;
 	struct memory_trim	 trim;
+	uint64_t		 pressure_since;  /* TCP memory pressure, ms */
+	int			 pressure_logged;
+	_Atomic uint64_t	 drain_hold_ms;	/* no FIN before this (now_ms) */
 	struct event		*watchdog_timer;
 	uint64_t		 watchdog_usec;	/* 0: no watchdog */
 	struct metrics		*metrics;

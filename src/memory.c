@@ -133,6 +133,43 @@ memory_available(const char **what)
 }
 
 /*
+ * Tell whether the kernel's TCP memory is under pressure, as the kernel
+ * decides it: from when the pages TCP uses (/proc/net/sockstat) reach the
+ * pressure threshold of net.ipv4.tcp_mem until they fall below its low
+ * one; was says whether it was under pressure at the last look.  Under
+ * pressure the kernel drops segments it receives and senders back off, so
+ * data in flight can take seconds to arrive.  Return 1, 0, or -1 if it
+ * cannot tell.
+ */
+int
+memory_tcp_pressure(int was)
+{
+	FILE			*f;
+	char			 line[256], *p;
+	unsigned long long	 low, pressure, high, mem;
+	int			 found = 0;
+
+	if ((f = fopen("/proc/sys/net/ipv4/tcp_mem", "r")) == NULL)
+		return (-1);
+	if (fscanf(f, "%llu %llu %llu", &low, &pressure, &high) != 3) {
+		fclose(f);
+		return (-1);
+	}
+	fclose(f);
+	if ((f = fopen("/proc/net/sockstat", "r")) == NULL)
+		return (-1);
+	while (!found && fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "TCP:", 4) == 0 &&
+		    (p = strstr(line, " mem ")) != NULL &&
+		    sscanf(p, " mem %llu", &mem) == 1)
+			found = 1;
+	fclose(f);
+	if (!found)
+		return (-1);
+	return (mem >= pressure || (was && mem >= low));
+}
+
+/*
  * Give memory freed since the last call back to the system, if the data
  * held has fallen by at least MEMORY_TRIM_STEP since its peak: after a
  * burst of clients the allocator otherwise keeps the pages of their

@@ -13,5 +13,6 @@ struct memory_trim {
 
 uint64_t	memory_available(const char **);
 int		memory_trim(struct memory_trim *, uint64_t, uint64_t);
+int		memory_tcp_pressure(int);
 
 #endif

@@ -34,7 +34,9 @@
 /* Descriptors kept aside for listeners, pipes, logging and the like. */
 #define SERVER_FD_RESERVE	64
 #define SERVER_STATUS_SECONDS	5
-#define SERVER_TRIM_MS		1000	/* how often to look at memory */
+#define SERVER_MEMORY_MS	250	/* how often to look at memory */
+#define SERVER_HOLD_MAX_MS	30000	/* longest backoff a drain waits out */
+#define SERVER_HOLD_MARGIN_MS	1000
 
 /* Tell every worker the same simple command. */
 static void
@@ -86,13 +88,48 @@ server_memory_over(struct server *srv)
 	return (sum >= limit);
 }
 
-/* Timer callback: give memory back to the system after a load. */
+/*
+ * Follow the kernel's TCP memory pressure for the drain.  Under pressure
+ * the kernel drops what it receives and senders back off exponentially, so
+ * a client's last data can arrive seconds after the previous byte, later
+ * than any quiet period based on the connection's own timers.  A backoff
+ * cannot have grown beyond the pressure episode that caused it, so no
+ * connection gets its FIN before the episode's length (at most
+ * SERVER_HOLD_MAX_MS) plus a margin has passed since it ended.
+ */
 static void
-server_trim_cb(evutil_socket_t fd, short what, void *arg)
+server_pressure(struct server *srv)
+{
+	uint64_t	 now = now_ms(), len;
+	int		 p = memory_tcp_pressure(srv->pressure_since != 0);
+
+	if (p == 1 && srv->pressure_since == 0)
+		srv->pressure_since = now;
+	if (srv->pressure_since == 0)
+		return;
+	len = now - srv->pressure_since;
+	if (len > SERVER_HOLD_MAX_MS)
+		len = SERVER_HOLD_MAX_MS;
+	atomic_store_explicit(&srv->drain_hold_ms, now + len +
+	    SERVER_HOLD_MARGIN_MS, memory_order_relaxed);
+	if (srv->draining && !srv->pressure_logged) {
+		srv->pressure_logged = 1;
+		log_notice("TCP memory is under pressure: the drain waits for "
+		    "clients' retransmissions until it has been over for as "
+		    "long as it lasted");
+	}
+	if (p != 1)
+		srv->pressure_since = 0;	/* the episode is over */
+}
+
+/* Timer callback: memory pressure, and memory back after a load. */
+static void
+server_memory_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct server	*srv = arg;
 	struct totals	 t;
 
+	server_pressure(srv);
 	server_totals(srv, &t);
 	if (memory_trim(&srv->trim, t.buffered, t.conns_active))
 		log_debug("gave freed memory back to the system");
@@ -574,8 +611,8 @@ static int
 server_events(struct server *srv)
 {
 	struct timeval	 tv = { SERVER_STATUS_SECONDS, 0 };
-	struct timeval	 trim = { SERVER_TRIM_MS / 1000,
-			    SERVER_TRIM_MS % 1000 * 1000 };
+	struct timeval	 mem = { SERVER_MEMORY_MS / 1000,
+			    SERVER_MEMORY_MS % 1000 * 1000 };
 
 	srv->sigterm = evsignal_new(srv->base, SIGTERM, server_signal_cb, srv);
 	srv->sigint = evsignal_new(srv->base, SIGINT, server_signal_cb, srv);
@@ -587,19 +624,19 @@ server_events(struct server *srv)
 	    server_status_cb, srv);
 	srv->done_ev = event_new(srv->base, srv->done_pipe[0],
 	    EV_READ | EV_PERSIST, server_done_cb, srv);
-	srv->trim_timer = event_new(srv->base, -1, EV_PERSIST, server_trim_cb,
-	    srv);
+	srv->memory_timer = event_new(srv->base, -1, EV_PERSIST,
+	    server_memory_cb, srv);
 	if (srv->sigterm == NULL || srv->sigint == NULL ||
 	    srv->sighup == NULL || srv->sigusr1 == NULL ||
 	    srv->shutdown_timer == NULL || srv->status_timer == NULL ||
-	    srv->done_ev == NULL || srv->trim_timer == NULL ||
+	    srv->done_ev == NULL || srv->memory_timer == NULL ||
 	    evsignal_add(srv->sigterm, NULL) == -1 ||
 	    evsignal_add(srv->sigint, NULL) == -1 ||
 	    evsignal_add(srv->sighup, NULL) == -1 ||
 	    evsignal_add(srv->sigusr1, NULL) == -1 ||
 	    event_add(srv->status_timer, &tv) == -1 ||
 	    event_add(srv->done_ev, NULL) == -1 ||
-	    event_add(srv->trim_timer, &trim) == -1)
+	    event_add(srv->memory_timer, &mem) == -1)
 		return (-1);
 	if (srv->watchdog_usec > 0) {
 		tv.tv_sec = (time_t)(srv->watchdog_usec / 2000000);
@@ -774,8 +811,8 @@ server_free(struct server *srv)
 		event_free(srv->watchdog_timer);
 	if (srv->done_ev != NULL)
 		event_free(srv->done_ev);
-	if (srv->trim_timer != NULL)
-		event_free(srv->trim_timer);
+	if (srv->memory_timer != NULL)
+		event_free(srv->memory_timer);
 	if (srv->base != NULL) {
 		event_base_loop(srv->base, EVLOOP_NONBLOCK);
 		event_base_free(srv->base);
