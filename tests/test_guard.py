@@ -40,6 +40,17 @@ def metrics(port):
                                      text.splitlines() if l[:1] != "#")}
 
 
+def settled(port, key, want, timeout=5):
+    """The metrics once key reads want: a worker counts a reply just
+    after sending it, so a client can see the reply first (bounded)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        m = metrics(port)
+        if m.get(key) == want or time.monotonic() > deadline:
+            return m
+        time.sleep(0.01)
+
+
 def udp_try(dest, payload=b"hello", src=("127.0.0.1", 0), timeout=0.3):
     fam = socket.AF_INET6 if ":" in dest[0] else socket.AF_INET
     with socket.socket(fam, socket.SOCK_DGRAM) as u:
@@ -87,7 +98,7 @@ def test_reflector_source_port_dropped(start_echod):
     assert udp_try(dest, b"from chargen", ("127.0.0.1", 19)) is None
     assert udp_try(dest, b"from dns", ("127.0.0.1", 53)) is None
     assert udp_try(dest, b"from a client") == b"from a client"
-    m = metrics(mp)
+    m = settled(mp, 'echod_sent_messages_total{proto="udp"}', 1)
     assert m['echod_udp_dropped_total{reason="reflection"}'] == 2
     assert m['echod_sent_messages_total{proto="udp"}'] == 1
 

@@ -99,6 +99,8 @@ def test_counters_add_up(mechod):
         assert u.recv(70000) == p
         udp_bytes += len(p)
     u.close()
+    # A worker counts a reply just after sending it.
+    wait_for(port, 'echod_sent_messages_total{proto="udp"}', 200)
     m = parse(scrape(port))
     assert m["echod_connections_accepted_total"] == 30
     assert m['echod_received_bytes_total{proto="tcp"}'] == sent
