@@ -6,7 +6,6 @@
 
 #include <netinet/in.h>
 #include <arpa/inet.h>
-#include <net/if.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
@@ -35,31 +34,33 @@ addr_parse_port(const char *s, in_port_t *port)
 
 /*
  * Parse the scope of a link-local IPv6 address, the part after '%': an
- * interface name or index.  Return the index, or 0 with a reason in *why.
+ * interface index, or a name kept in a->ifname for net.c to look up when
+ * binding (so that parsing needs no interface of this host).  Return 0,
+ * or -1 with a reason in *why.
  */
-static uint32_t
-addr_parse_scope(const char *s, const char **why)
+static int
+addr_parse_scope(const char *s, struct addr *a, const char **why)
 {
-	unsigned long	 v;
-	unsigned	 idx;
-	char		*end;
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&a->ss;
+	unsigned long		 v;
+	size_t			 len = strlen(s);
+	char			*end;
 
+	*why = "scope must be an interface name or index";
 	if (*s >= '0' && *s <= '9') {
 		errno = 0;
 		v = strtoul(s, &end, 10);
-		if (errno != 0 || *end != '\0' || v == 0 || v > UINT32_MAX) {
-			*why = "scope must be an interface name or index";
-			return (0);
-		}
-		return ((uint32_t)v);
-	}
-	if (*s == '\0' || strlen(s) >= IF_NAMESIZE) {
-		*why = "scope must be an interface name or index";
+		if (errno != 0 || *end != '\0' || v == 0 || v > UINT32_MAX)
+			return (-1);
+		sin6->sin6_scope_id = (uint32_t)v;
 		return (0);
 	}
-	if ((idx = if_nametoindex(s)) == 0)
-		*why = "no such network interface for the scope";
-	return (idx);
+	if (len == 0 || len >= sizeof(a->ifname) ||
+	    strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789._-@") != len)
+		return (-1);
+	memcpy(a->ifname, s, len + 1);
+	return (0);
 }
 
 /*
@@ -72,12 +73,11 @@ addr_parse(const char *s, struct addr *a, const char **why)
 {
 	struct sockaddr_in	*sin = (struct sockaddr_in *)&a->ss;
 	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&a->ss;
-	char			 host[INET6_ADDRSTRLEN + IF_NAMESIZE];
-	char			*pct;
+	char			 host[INET6_ADDRSTRLEN + 16];
+	char			*pct = NULL;
 	const char		*colon, *hs;
 	size_t			 hl;
 	in_port_t		 port;
-	uint32_t		 scope = 0;
 
 	memset(a, 0, sizeof(*a));
 	if (*s == '[') {
@@ -120,19 +120,18 @@ addr_parse(const char *s, struct addr *a, const char **why)
 	if (*s == '[') {
 		if ((pct = strchr(host, '%')) != NULL) {
 			*pct++ = '\0';
-			if ((scope = addr_parse_scope(pct, why)) == 0)
+			if (addr_parse_scope(pct, a, why) == -1)
 				return (-1);
 		}
 		if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1) {
 			*why = "not a numeric IPv6 address";
 			return (-1);
 		}
-		if (scope != 0 && !IN6_IS_ADDR_LINKLOCAL(&sin6->sin6_addr) &&
+		if (pct != NULL && !IN6_IS_ADDR_LINKLOCAL(&sin6->sin6_addr) &&
 		    !IN6_IS_ADDR_MC_LINKLOCAL(&sin6->sin6_addr)) {
 			*why = "a scope (%IF) is only for link-local addresses";
 			return (-1);
 		}
-		sin6->sin6_scope_id = scope;
 		sin6->sin6_family = AF_INET6;
 		sin6->sin6_port = port;
 		a->len = sizeof(*sin6);
@@ -167,6 +166,7 @@ addr_equal(const struct addr *a, const struct addr *b)
 	b6 = (const struct sockaddr_in6 *)&b->ss;
 	return (a6->sin6_port == b6->sin6_port &&
 	    a6->sin6_scope_id == b6->sin6_scope_id &&
+	    strcmp(a->ifname, b->ifname) == 0 &&
 	    memcmp(&a6->sin6_addr, &b6->sin6_addr, sizeof(a6->sin6_addr)) == 0);
 }
 
@@ -185,27 +185,39 @@ addr_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t size)
 	const struct sockaddr_in	*sin = (const struct sockaddr_in *)sa;
 	const struct sockaddr_in6	*sin6 = (const struct sockaddr_in6 *)sa;
 	char				 host[INET6_ADDRSTRLEN];
-	char				 scope[IF_NAMESIZE + 1];
 
 	if (sa->sa_family == AF_INET && len >= sizeof(*sin) &&
 	    inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host)) != NULL)
 		snprintf(buf, size, "%s:%u", host, ntohs(sin->sin_port));
 	else if (sa->sa_family == AF_INET6 && len >= sizeof(*sin6) &&
 	    inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host)) != NULL) {
-		scope[0] = '\0';
-		if (sin6->sin6_scope_id != 0) {
-			scope[0] = '%';
-			if (if_indextoname(sin6->sin6_scope_id, scope + 1) ==
-			    NULL)
-				snprintf(scope + 1, sizeof(scope) - 1, "%u",
-				    (unsigned)sin6->sin6_scope_id);
-		}
-		snprintf(buf, size, "[%s%s]:%u", host, scope,
-		    ntohs(sin6->sin6_port));
+		if (sin6->sin6_scope_id != 0)
+			snprintf(buf, size, "[%s%%%u]:%u", host,
+			    (unsigned)sin6->sin6_scope_id,
+			    ntohs(sin6->sin6_port));
+		else
+			snprintf(buf, size, "[%s]:%u", host,
+			    ntohs(sin6->sin6_port));
 	}
 	else
 		snprintf(buf, size, "(unknown address family %d)",
 		    (int)sa->sa_family);
+	return (buf);
+}
+
+/* Write a parsed address as it was configured, scope name included. */
+const char *
+addr_name(const struct addr *a, char *buf, size_t size)
+{
+	const struct sockaddr_in6	*sin6 = (const struct sockaddr_in6 *)&a->ss;
+	char				 host[INET6_ADDRSTRLEN];
+
+	if (a->ifname[0] == '\0' || a->ss.ss_family != AF_INET6 ||
+	    inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host)) == NULL)
+		return (addr_format((const struct sockaddr *)&a->ss, a->len,
+		    buf, size));
+	snprintf(buf, size, "[%s%%%s]:%u", host, a->ifname,
+	    ntohs(sin6->sin6_port));
 	return (buf);
 }
 

@@ -11,6 +11,8 @@
 struct addr {
 	struct sockaddr_storage	ss;
 	socklen_t		len;
+	char			ifname[16];	/* IPv6 scope by name, to
+						   resolve when binding */
 };
 
 /* An address prefix, "10.0.0.0/8" or "2001:db8::/32". */
@@ -34,5 +36,6 @@ int		 addr_key(const struct sockaddr *, unsigned char[16]);
 int		 addr_equal(const struct addr *, const struct addr *);
 int		 addr_is_v4mapped(const struct addr *);
 const char	*addr_format(const struct sockaddr *, socklen_t, char *, size_t);
+const char	*addr_name(const struct addr *, char *, size_t);
 
 #endif

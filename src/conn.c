@@ -6,7 +6,8 @@
  *
  * States, in the order a connection can take them:
  *   open      echo everything;
- *   CONN_PAUSED  output reached buffer_limit: stop reading until it drains;
+ *   CONN_PAUSED  output reached buffer_limit, or echo is pending with all
+ *             connections over memory_limit: stop reading until it drains;
  *   CONN_EOF  the client shut down its side: flush the output, then free;
  *   CONN_LINGER  (server draining) all echoed and our FIN sent: wait for
  *             the client's FIN, so that closing never sends a RST that
@@ -43,7 +44,8 @@
 #define CONN_LIBEVENT_READ	4096	/* what libevent 2.1 reads at most */
 #define CONN_EXTRA_READ		(60 * 1024)
 #define CONN_CUT_READS		256	/* reads of unread input at a cut */
-#define CONN_ACK_POLL_MS	20	/* closing: look for the last ACK */
+#define CONN_ACK_POLL_MS	20	/* closing: look for the last ACK, */
+#define CONN_ACK_POLL_MAX_MS	500	/* backing off up to this */
 #define CONN_HOLD_MAX_MS	30000	/* longest backoff a drain waits out */
 
 static void	conn_finish(struct conn *);
@@ -306,18 +308,28 @@ conn_acked_cb(evutil_socket_t fd, short what, void *arg)
 static void
 conn_close_acked(struct conn *c)
 {
-	struct timeval	 tv = { 0, CONN_ACK_POLL_MS * 1000 };
-	int		 n;
+	struct timeval	 tv;
+	struct tcp_info	 ti;
+	socklen_t	 len = sizeof(ti);
+	int		 fd = (int)bufferevent_getfd(c->bev), n;
 
-	if (!c->w->draining || ioctl((int)bufferevent_getfd(c->bev), SIOCOUTQ,
-	    &n) == -1 || n == 0) {
+	/* A reset or timed-out socket keeps its queue count for good. */
+	if (!c->w->draining || ioctl(fd, SIOCOUTQ, &n) == -1 || n == 0 ||
+	    getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == -1 ||
+	    ti.tcpi_state == TCP_CLOSE) {
 		conn_free(c);
 		return;
 	}
+	/* Look again after 20 ms, then less and less often. */
+	c->ackpoll_ms = c->ackpoll_ms == 0 ? CONN_ACK_POLL_MS :
+	    c->ackpoll_ms * 2 > CONN_ACK_POLL_MAX_MS ? CONN_ACK_POLL_MAX_MS :
+	    c->ackpoll_ms * 2;
+	tv.tv_sec = c->ackpoll_ms / 1000;
+	tv.tv_usec = (suseconds_t)(c->ackpoll_ms % 1000) * 1000;
 	if (c->ackwait == NULL) {
 		/* Our FIN now, so that the client sees the end at once. */
-		if (!(c->flags & CONN_LINGER))
-			(void)shutdown((int)bufferevent_getfd(c->bev), SHUT_WR);
+		if (!(c->flags & CONN_FIN) && shutdown(fd, SHUT_WR) == 0)
+			c->flags |= CONN_FIN;
 		if (bufferevent_disable(c->bev, EV_READ | EV_WRITE) == -1 ||
 		    (c->ackwait = evtimer_new(c->w->base, conn_acked_cb, c)) ==
 		    NULL) {
@@ -458,16 +470,18 @@ conn_arm_quiet(struct conn *c, uint64_t ms)
 
 /*
  * A draining connection's read timeout: if it has been quiet for its whole
- * quiet period with nothing left to echo, send our FIN; otherwise wait for
- * the rest of the period.  Any byte restarts it.  Return -1 if c is gone
- * or no longer reads, else 0.
+ * quiet period with nothing left to echo, send our FIN (conn_finish);
+ * otherwise wait for the rest of the period.  Any byte restarts it.
+ * Return 0 if the caller should go on reading as before, -1 if c is gone
+ * or conn_finish has taken over.
  */
 static int
 conn_drain_quiet(struct conn *c)
 {
 	uint64_t	 left;
 
-	if (conn_quiet_left(c, &left) == 0 && left == 0 && conn_idle(c)) {
+	/* Without TCP_INFO, a whole CONN_DRAIN_QUIET_MS has been quiet. */
+	if ((conn_quiet_left(c, &left) == -1 || left == 0) && conn_idle(c)) {
 		conn_finish(c);
 		return (-1);
 	}
@@ -504,6 +518,7 @@ conn_late_bytes(struct conn *c, size_t n)
 		log_warnx("data arrived after the drain's FIN: not echoed, "
 		    "counted as cut");
 	}
+	STAT_ADD(&c->w->stats, tcp_bytes, n);
 	STAT_ADD(&c->w->stats, cut_bytes, n);
 	log_debug("conn %d: %zu bytes after the drain's FIN",
 	    (int)bufferevent_getfd(c->bev), n);
@@ -522,7 +537,7 @@ conn_finish(struct conn *c)
 		conn_free(c);
 		return;
 	}
-	c->flags |= CONN_LINGER;
+	c->flags |= CONN_LINGER | CONN_FIN;
 	if (bufferevent_set_timeouts(c->bev, NULL, NULL) == -1 ||
 	    bufferevent_enable(c->bev, EV_READ) == -1)
 		conn_free(c);
@@ -556,26 +571,35 @@ conn_drain(struct conn *c)
 
 /*
  * Close a connection at the shutdown timeout or a second signal, counting
- * what it could not echo: its output, and input it has not read, which is
- * read first so that the close sends a FIN, not a RST that would destroy
- * the echo already in the socket's send queue.
+ * what it loses: its output, the echo in the socket not yet acknowledged
+ * (a RST, as a client that goes on sending gets, destroys it), and input
+ * not yet read, which is read first so that the close sends a FIN rather
+ * than a RST.  A connection the drain had not finished counts as cut even
+ * with nothing known to be lost: its client may still have data on the
+ * way.
  */
 void
 conn_cut(struct conn *c)
 {
 	char		 buf[16384];
-	size_t		 lost;
+	size_t		 lost, in = 0;
 	ssize_t		 n;
-	int		 fd = (int)bufferevent_getfd(c->bev), i;
+	int		 fd = (int)bufferevent_getfd(c->bev), i, q;
 
 	lost = evbuffer_get_length(bufferevent_get_input(c->bev)) +
 	    evbuffer_get_length(bufferevent_get_output(c->bev));
 	for (i = 0; i < CONN_CUT_READS; i++) {
 		if ((n = read(fd, buf, sizeof(buf))) <= 0)
 			break;
-		lost += (size_t)n;
+		in += (size_t)n;
 	}
-	if (lost > 0 && !(c->flags & CONN_CUT)) {
+	/* Our FIN, if sent, counts one in the queue. */
+	if (ioctl(fd, SIOCOUTQ, &q) == 0 && q > 0)
+		lost += (size_t)q - ((c->flags & CONN_FIN) ? 1 : 0);
+	lost += in;
+	STAT_ADD(&c->w->stats, tcp_bytes, in);
+	if ((lost > 0 || !(c->flags & CONN_FIN)) &&
+	    !(c->flags & CONN_CUT)) {
 		c->flags |= CONN_CUT;
 		STAT_ADD(&c->w->stats, cut_conns, 1);
 	}

@@ -51,6 +51,7 @@ struct conn {
 	struct event		*ackwait;	/* closing: waits for the ACK */
 	uint64_t		 paused_ms;	/* when reading last paused */
 	uint64_t		 hold_ms;	/* quiet not before (drain) */
+	unsigned		 ackpoll_ms;	/* closing: next look after */
 	unsigned		 flags;
 	union {
 		struct sockaddr		sa;
@@ -62,6 +63,7 @@ struct conn {
 #define CONN_LINGER	0x4	/* echo done and FIN sent: discard until EOF */
 #define CONN_PERIP	0x10	/* counted in the server's per-address table */
 #define CONN_CUT	0x20	/* counted in cut_conns */
+#define CONN_FIN	0x40	/* our FIN is sent (draining) */
 };
 TAILQ_HEAD(conn_list, conn);
 

@@ -174,19 +174,24 @@ memory_tcp_pressure(int was)
  * held has fallen by at least MEMORY_TRIM_STEP since its peak: after a
  * burst of clients the allocator otherwise keeps the pages of their
  * buffers.  held is the bytes of echo data held now, conns the open
- * connections.  Return 1 if it trimmed.
+ * connections, ms the time (now_ms); trimming locks each of the
+ * allocator's arenas in turn, so it happens at most every
+ * MEMORY_TRIM_EVERY_MS.  Return 1 if it trimmed.
  */
 int
-memory_trim(struct memory_trim *t, uint64_t held, uint64_t conns)
+memory_trim(struct memory_trim *t, uint64_t held, uint64_t conns,
+    uint64_t ms)
 {
 	/* About what a connection costs beyond its buffered data. */
 	uint64_t	 now = held + conns * 2048;
 
 	if (now > t->peak)
 		t->peak = now;
-	if (t->peak - now < MEMORY_TRIM_STEP)
+	if (t->peak - now < MEMORY_TRIM_STEP ||
+	    ms - t->last_ms < MEMORY_TRIM_EVERY_MS)
 		return (0);
 	t->peak = now;
+	t->last_ms = ms;
 #ifdef HAVE_MALLOC_TRIM
 	malloc_trim(0);
 	return (1);

@@ -47,7 +47,6 @@
 #include "echod.h"
 #include "log.h"
 
-#define METRICS_MAX_LISTEN	8
 #define METRICS_PAUSE_MS	250	/* wait after EMFILE, ENOBUFS, ... */
 #define METRICS_MAX_REQUEST	8192	/* bytes of request line and headers */
 #define METRICS_DISCARD		65536	/* bytes a lingering recv drops */
@@ -87,11 +86,12 @@ struct metrics_conn {
 #define METRICS_WRITING	1	/* answer queued, reading stopped */
 #define METRICS_LINGER	2	/* answer written and FIN sent: discard */
 	size_t				 scanned; /* input up to the open line */
+	int				 skipped; /* an empty line before it */
 };
 
 struct metrics {
 	struct server		*srv;
-	struct evconnlistener	*levs[METRICS_MAX_LISTEN];
+	struct evconnlistener	*levs[CONF_METRICS_MAX_LISTEN];
 	size_t			 nlevs;
 	int			 accepting;	/* listeners enabled */
 	struct event		*retry;		/* ends an accept pause */
@@ -105,6 +105,8 @@ struct metrics {
 };
 
 static void	metrics_close(struct metrics_conn *);
+static void	metrics_write_limits(struct server *, const struct totals *,
+		    struct evbuffer *);
 
 /* Append one metric's HELP and TYPE lines. */
 static void
@@ -197,28 +199,37 @@ metrics_write(struct server *srv, struct evbuffer *b)
 	    "echod_udp_dropped_total{reason=\"send_failure\"} %" PRIu64 "\n",
 	    t.udp_reflection, t.udp_rate_limited, t.udp_denied,
 	    t.udp_dropped);
+	metrics_write_limits(srv, &t, b);
+}
+
+/* Append the metrics of backpressure, memory, timeouts and the drain. */
+static void
+metrics_write_limits(struct server *srv, const struct totals *t,
+    struct evbuffer *b)
+{
 	metrics_one(b, "echod_backpressure_pauses_total", "counter",
 	    "Times echod stopped reading from a client whose unsent echo "
-	    "reached buffer_limit.", t.backpressure_pauses);
+	    "reached buffer_limit.", t->backpressure_pauses);
 	metrics_one(b, "echod_memory_pauses_total", "counter",
 	    "Times echod stopped reading from a client because the echo data "
 	    "held over all connections had reached memory_limit.",
-	    t.memory_pauses);
+	    t->memory_pauses);
 	metrics_one(b, "echod_buffered_bytes", "gauge",
 	    "Echo data held now in echod's buffers, waiting for clients to "
-	    "read it; what memory_limit bounds.", t.buffered);
+	    "read it; what memory_limit bounds.", t->buffered);
 	metrics_one(b, "echod_memory_limit_bytes", "gauge",
 	    "The memory_limit in force, in bytes; 0 for none.",
 	    atomic_load_explicit(&srv->live.memory_limit,
 	    memory_order_relaxed));
 	metrics_one(b, "echod_idle_timeouts_total", "counter",
-	    "TCP connections closed by idle_timeout.", t.idle_timeouts);
+	    "TCP connections closed by idle_timeout.", t->idle_timeouts);
 	metrics_one(b, "echod_drain_cut_connections_total", "counter",
-	    "TCP connections closed during a shutdown with data not echoed.",
-	    t.cut_conns);
+	    "TCP connections that lost data in a shutdown: cut at its timeout "
+	    "or a second signal, or sent bytes after echod's FIN.",
+	    t->cut_conns);
 	metrics_one(b, "echod_drain_cut_bytes_total", "counter",
 	    "Bytes those connections had sent and did not get back.",
-	    t.cut_bytes);
+	    t->cut_bytes);
 }
 
 /*
@@ -439,6 +450,17 @@ metrics_read_cb(struct bufferevent *bev, void *arg)
 	while ((eol = memchr(p + mc->scanned, '\n', len - mc->scanned)) !=
 	    NULL) {
 		n = (size_t)(eol - (p + mc->scanned));
+		if (mc->scanned == 0 && !mc->skipped &&
+		    (n == 0 || (n == 1 && p[0] == '\r'))) {
+			/* One empty line before the request is ignored. */
+			mc->skipped = 1;
+			if (evbuffer_drain(in, n + 1) == -1) {
+				metrics_close(mc);
+				return;
+			}
+			metrics_read_cb(bev, arg);
+			return;
+		}
 		if (n == 0 || (n == 1 && p[mc->scanned] == '\r')) {
 			st = metrics_parse(p, mc->scanned, &head);
 			goto answer;
@@ -660,15 +682,14 @@ metrics_start(struct server *srv, const struct addr_list *list)
 	m->accepting = 1;
 	TAILQ_INIT(&m->conns);
 	if ((m->retry = evtimer_new(srv->base, metrics_retry_cb, m)) == NULL ||
-	    list->n > METRICS_MAX_LISTEN) {
-		log_msg(LOG_ERR, "metrics: %s", list->n > METRICS_MAX_LISTEN ?
+	    list->n > CONF_METRICS_MAX_LISTEN) {
+		log_msg(LOG_ERR, "metrics: %s", list->n > CONF_METRICS_MAX_LISTEN ?
 		    "at most 8 listen addresses" : "cannot create timer");
 		metrics_free(m);
 		return (NULL);
 	}
 	for (i = 0; i < list->n; i++) {
-		addr_format((const struct sockaddr *)&list->v[i].ss,
-		    list->v[i].len, want, sizeof(want));
+		addr_name(&list->v[i], want, sizeof(want));
 		fd = net_bind(SOCK_STREAM, &list->v[i], 0, name, sizeof(name));
 		if (fd == -1 || listen(fd, 64) == -1) {
 			log_msg(LOG_ERR, "cannot listen for metrics on %s: %s",

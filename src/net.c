@@ -3,6 +3,7 @@
 
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <net/if.h>
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
@@ -14,7 +15,19 @@
 static int
 net_socket(int type, const struct addr *a, int reuseport)
 {
-	int	 fd, on = 1, saved;
+	struct sockaddr_in6	 sin6;
+	const struct sockaddr	*sa = (const struct sockaddr *)&a->ss;
+	int			 fd, on = 1, saved;
+
+	/* A scope given by name: the interface's index, now. */
+	if (a->ifname[0] != '\0' && a->ss.ss_family == AF_INET6) {
+		memcpy(&sin6, &a->ss, sizeof(sin6));
+		if ((sin6.sin6_scope_id = if_nametoindex(a->ifname)) == 0) {
+			errno = ENODEV;
+			return (-1);
+		}
+		sa = (const struct sockaddr *)&sin6;
+	}
 
 	fd = socket(a->ss.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1)
@@ -29,7 +42,7 @@ net_socket(int type, const struct addr *a, int reuseport)
 	if (a->ss.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
 	    IPV6_V6ONLY, &on, sizeof(on)) == -1)
 		goto fail;
-	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) == -1)
+	if (bind(fd, sa, a->len) == -1)
 		goto fail;
 	return (fd);
 fail:
@@ -77,6 +90,7 @@ net_probe(int type, const struct addr *a, struct addr *out)
 
 	if ((fd = net_socket(type, a, 0)) == -1)
 		return (-1);
+	memset(out, 0, sizeof(*out));
 	out->len = sizeof(out->ss);
 	if (getsockname(fd, (struct sockaddr *)&out->ss, &out->len) == -1) {
 		saved = errno;
@@ -105,8 +119,7 @@ net_listen_all(struct server *srv, int type, const struct addr *a, int *fds,
 	unsigned	 k, n;
 	int		 reuse = srv->nworkers > 1;
 
-	addr_format((const struct sockaddr *)&a->ss, a->len, want,
-	    sizeof(want));
+	addr_name(a, want, sizeof(want));
 	if (reuse && net_probe(type, a, &b) == -1) {
 		log_msg(LOG_ERR, "cannot bind %s %s: %s", proto, want,
 		    strerror(errno));

@@ -131,8 +131,9 @@ server_memory_cb(evutil_socket_t fd, short what, void *arg)
 
 	server_pressure(srv);
 	server_totals(srv, &t);
-	if (memory_trim(&srv->trim, t.buffered, t.conns_active))
-		log_debug("gave freed memory back to the system");
+	if (memory_trim(&srv->trim, t.buffered, t.conns_active, now_ms()))
+		log_debug("gave freed memory back to the system in %" PRIu64
+		    " ms", now_ms() - srv->trim.last_ms);
 }
 
 /* One line that sums up the counters, for the log and for systemd. */
@@ -316,8 +317,7 @@ server_relisten(struct server *srv, int type, const struct addr_list *old,
 			worker_send(&srv->workers[k], &cmd);
 		log_notice("no longer listening on %s %s",
 		    type == SOCK_STREAM ? "tcp" : "udp",
-		    addr_format((struct sockaddr *)&old->v[i].ss,
-		    old->v[i].len, name, sizeof(name)));
+		    addr_name(&old->v[i], name, sizeof(name)));
 	}
 	for (j = 0; j < new->n; ) {
 		for (i = 0; i < old->n; i++)

@@ -121,7 +121,7 @@ udp_read_cb(evutil_socket_t fd, short what, void *arg)
 	const struct guard	*g = u->w->guard;
 	struct timespec		 ts;
 	uint64_t		 bytes;
-	uint32_t		 now_ms;
+	uint32_t		 ms_now;
 	int			 i, k, n, round;
 
 	for (round = 0; round < UDP_ROUNDS; round++) {
@@ -145,15 +145,15 @@ udp_read_cb(evutil_socket_t fd, short what, void *arg)
 				    strerror(errno));
 			return;
 		}
-		now_ms = 0;
+		ms_now = 0;
 		if (g->rate > 0 &&
 		    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) == 0)
-			now_ms = (uint32_t)((uint64_t)ts.tv_sec * 1000 +
+			ms_now = (uint32_t)((uint64_t)ts.tv_sec * 1000 +
 			    (uint64_t)ts.tv_nsec / 1000000);
 		for (i = 0, k = 0, bytes = 0; i < n; i++) {
 			bytes += b->msgs[i].msg_len;
 			switch (guard_udp(g, &u->w->rates,
-			    (struct sockaddr *)&b->peers[i], now_ms)) {
+			    (struct sockaddr *)&b->peers[i], ms_now)) {
 			case GUARD_PASS:
 				/* Exactly what came, to whom it came from. */
 				b->iov[i].iov_len = b->msgs[i].msg_len;

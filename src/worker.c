@@ -34,10 +34,13 @@ worker_drain(struct worker *w)
 	w->draining = 1;
 	/*
 	 * Clients the kernel has already connected are ours to drain too:
-	 * closing a listener resets what waits in its backlog.
+	 * closing a listener resets what waits in its backlog.  Not so for
+	 * a socket systemd passed, which stays open in systemd for the next
+	 * echod to serve.
 	 */
 	TAILQ_FOREACH(l, &w->tcps, entry)
-		tcp_accept_queued(l);
+		if (!l->inherited)
+			tcp_accept_queued(l);
 	while (!TAILQ_EMPTY(&w->tcps))
 		tcp_close(TAILQ_FIRST(&w->tcps));
 	while (!TAILQ_EMPTY(&w->udps))

@@ -88,14 +88,14 @@ test_errors(void **state)
 		{ "[]:7", "missing host" },
 		{ "[1.2.3.4]:7", "not a numeric IPv6 address" },
 		{ "[::1%lo]:7", "a scope (%IF) is only for link-local addresses" },
-		{ "[fe80::1%no-such-if0]:7",
-		    "no such network interface for the scope" },
+		{ "[fe80::1%no/such]:7",
+		    "scope must be an interface name or index" },
 		{ "[fe80::1%]:7", "scope must be an interface name or index" },
 		{ "[fe80::1%0]:7", "scope must be an interface name or index" },
 		{ "[fe80::1%1x]:7", "scope must be an interface name or index" },
 		{ "[fe80::1%abcdefghijklmnopq]:7",
 		    "scope must be an interface name or index" },
-		{ "[fe80::1%lo%lo]:7", "no such network interface for the scope" },
+		{ "[fe80::1%lo%lo]:7", "scope must be an interface name or index" },
 		{ "[::ffff:127.0.0.1%lo]:7",
 		    "a scope (%IF) is only for link-local addresses" },
 		{ "", "missing ':PORT'" },
@@ -121,25 +121,32 @@ test_scope(void **state)
 	const char		*why = NULL;
 	char			 buf[ADDR_STRLEN];
 
-	/* The loopback interface is index 1 on Linux. */
-	assert_int_equal(addr_parse("[fe80::1%lo]:7", &a, &why), 0);
-	assert_int_equal(sin6->sin6_scope_id, 1);
-	assert_string_equal(addr_format((struct sockaddr *)&a.ss, a.len, buf,
-	    sizeof(buf)), "[fe80::1%lo]:7");
-	assert_int_equal(addr_parse("[fe80::1%1]:7", &b, &why), 0);
+	/* A name is kept, to be looked up when binding. */
+	assert_int_equal(addr_parse("[fe80::1%eth0]:7", &a, &why), 0);
+	assert_int_equal(sin6->sin6_scope_id, 0);
+	assert_string_equal(a.ifname, "eth0");
+	assert_string_equal(addr_name(&a, buf, sizeof(buf)),
+	    "[fe80::1%eth0]:7");
+	assert_int_equal(addr_parse("[fe80::1%eth1]:7", &b, &why), 0);
+	assert_false(addr_equal(&a, &b));
+	assert_int_equal(addr_parse("[fe80::1%eth0]:7", &b, &why), 0);
 	assert_true(addr_equal(&a, &b));
 	assert_int_equal(addr_parse("[fe80::1]:7", &b, &why), 0);
 	assert_false(addr_equal(&a, &b));
-	assert_int_equal(sin6->sin6_scope_id, 1);
-	/* An index with no interface still prints, as a number. */
+	/* An index is the scope itself. */
 	assert_int_equal(addr_parse("[ff02::1%4000000]:7", &a, &why), 0);
+	assert_int_equal(sin6->sin6_scope_id, 4000000);
+	assert_string_equal(a.ifname, "");
 	assert_string_equal(addr_format((struct sockaddr *)&a.ss, a.len, buf,
 	    sizeof(buf)), "[ff02::1%4000000]:7");
+	assert_string_equal(addr_name(&a, buf, sizeof(buf)),
+	    "[ff02::1%4000000]:7");
 	assert_false(addr_is_v4mapped(&a));
 	assert_int_equal(addr_parse("[::ffff:127.0.0.1]:7", &a, &why), 0);
 	assert_true(addr_is_v4mapped(&a));
 	assert_int_equal(addr_parse("127.0.0.1:7", &a, &why), 0);
 	assert_false(addr_is_v4mapped(&a));
+	assert_string_equal(addr_name(&a, buf, sizeof(buf)), "127.0.0.1:7");
 }
 
 static void

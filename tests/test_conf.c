@@ -509,9 +509,13 @@ test_memory_and_metrics_limits(void **state)
 	parse_ok(&c, "[tcp]\nlisten = [fe80::1%lo]:7\n");
 	assert_int_equal(c.tcp_listen.n, 1);
 	conf_free(&c);
-	parse_err("[tcp]\nlisten = [fe80::1%nosuchif9]:7\n",
-	    "t.conf:2: [tcp] listen: bad address '[fe80::1%nosuchif9]:7': no "
-	    "such network interface for the scope");
+	/* The interface is looked up when binding, not when parsing. */
+	parse_ok(&c, "[tcp]\nlisten = [fe80::1%nosuchif9]:7\n");
+	assert_string_equal(c.tcp_listen.v[0].ifname, "nosuchif9");
+	conf_free(&c);
+	parse_err("[tcp]\nlisten = [fe80::1%a/b]:7\n",
+	    "t.conf:2: [tcp] listen: bad address '[fe80::1%a/b]:7': scope must "
+	    "be an interface name or index");
 }
 
 static void

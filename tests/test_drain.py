@@ -18,6 +18,7 @@ import selectors
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -491,3 +492,47 @@ def test_backlog_drained_at_sigterm_two_workers(start_echod):
         len(problems), len(clients), "\n".join(problems), log)
     assert rc == 0, log
     assert not cut_lines(d.log()), log
+
+
+# Clients that go away during the drain.
+
+def test_reset_client_does_not_hold_the_drain(start_echod):
+    """A client that half-closes while its echo is still on the way and
+    then resets: echod used to wait for the acknowledgement of that echo,
+    which never comes, until shutdown_timeout."""
+    d = start_echod(drain_config(workers=1))
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(TIMEOUT)
+    s.connect(d.tcp[0])
+    echo_byte(s)
+    t0 = time.monotonic()
+    d.proc.send_signal(signal.SIGTERM)
+    d.wait_log(r"draining 1 connections")
+    # More echo than the client's small buffer takes, so some stays
+    # unacknowledged in echod's socket, yet little enough that the socket
+    # takes it all; then a half-close and a reset.
+    s.sendall(random_bytes(12 * 1024, 1))
+    s.shutdown(socket.SHUT_WR)
+    deadline = time.monotonic() + 10
+    while not echod_waits_for_ack(d.tcp[0][1]):
+        assert time.monotonic() < deadline, "echod never got the half-close"
+        time.sleep(0.02)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                 struct.pack("ii", 1, 0))
+    s.close()                               # RST
+    assert d.stop(None, timeout=SHUTDOWN_TIMEOUT + 10) == 0
+    took = time.monotonic() - t0
+    assert took < SHUTDOWN_TIMEOUT / 2, \
+        "the drain waited %.1f s for a client that had reset" % took
+    assert not re.search(r"shutdown timeout", d.log()), d.log()
+
+
+def echod_waits_for_ack(port):
+    """Whether echod's side of a connection on port has sent its FIN after
+    the client's with data still unacknowledged (LAST-ACK, send queue not
+    empty)."""
+    out = subprocess.run(["ss", "-Htn", "state", "last-ack",
+                          "sport = :%d" % port], capture_output=True,
+                         text=True, timeout=TIMEOUT).stdout.split()
+    return len(out) >= 2 and int(out[1]) > 0
