@@ -10,7 +10,15 @@ py=/usr/bin/python3
 [ -x "$py" ] || py=python3
 
 skip() { echo "SKIP: $*"; exit 77; }
-fail() { echo "FAIL: $*"; dump; exit 1; }
+fail() {
+	if [ -n "$leader" ] && ! container_alive; then
+		echo "FAIL: $* (the container is gone)"
+	else
+		echo "FAIL: $*"
+	fi
+	dump
+	exit 1
+}
 
 [ "$(id -u)" -eq 0 ] || skip "needs root to boot a container"
 command -v systemd-nspawn >/dev/null || skip "systemd-nspawn not installed (apt-get install systemd-container)"
@@ -18,16 +26,71 @@ command -v systemd-nspawn >/dev/null || skip "systemd-nspawn not installed (apt-
 
 T=$(mktemp -d /tmp/echod-nspawn.XXXXXX)
 ns_pid=
+ns_status=
 leader=
-cleanup() {
+why=
+cleanup_container() {
 	[ -n "$ns_pid" ] && kill "$ns_pid" 2>/dev/null && wait "$ns_pid" 2>/dev/null
+	ns_pid=''
+	leader=''
+	ns_status=''
+}
+cleanup() {
+	cleanup_container
 	rm -rf "$T"
 }
 trap cleanup EXIT
-run() { nsenter -t "$leader" -a "$@"; }
+run() {
+	container_alive || { echo "run $1: the container is gone" >&2; return 125; }
+	nsenter -t "$leader" -a "$@"
+}
+# The container's PID 1 ($leader) is the process that is PID 1 in a pid
+# namespace other than ours and runs systemd: systemd-nspawn's child (or
+# grandchild, while an intermediate child of nspawn's is still there).
+# Nothing else will do: the other processes under nspawn are the
+# container's services and helpers (mount, systemd-machine-id-setup, ...),
+# some gone within milliseconds, and an nsenter that raced into one of
+# those left $leader pointing at a PID that no longer existed.
+is_pid1() {
+	local nspid comm
+	nspid=$(sed -n 's/^NSpid:[[:space:]]*//p' "/proc/$1/status" 2>/dev/null) &&
+	    comm=$(cat "/proc/$1/comm" 2>/dev/null) || return 1
+	case "$nspid" in *[[:space:]]1) ;; *) return 1;; esac
+	[ "$comm" = systemd ] &&
+	    [ "$(readlink "/proc/$1/ns/pid")" != "$(readlink /proc/self/ns/pid)" ]
+}
+container_pid1() {
+	local child pid
+	for child in $(pgrep -P "$ns_pid"); do
+		for pid in "$child" $(pgrep -P "$child"); do
+			is_pid1 "$pid" && { echo "$pid"; return 0; }
+		done
+	done
+	return 1
+}
+container_alive() {
+	[ -n "$ns_pid" ] && [ -n "$leader" ] && kill -0 "$ns_pid" 2>/dev/null &&
+	    is_pid1 "$leader"
+}
+# systemd-nspawn's exit status, once it has gone.
+reap() {
+	[ -n "$ns_pid" ] && [ -z "$ns_status" ] && ! kill -0 "$ns_pid" 2>/dev/null || return 0
+	wait "$ns_pid" 2>/dev/null
+	ns_status=$?
+}
+# The last lines systemd-nspawn and the container's console wrote, without
+# the colours.
+console_tail() {
+	tail -"$1" "$T/console.log" 2>/dev/null | sed 's/\x1b\[[0-9;]*m//g'
+}
 dump() {
-	[ -n "$leader" ] || { tail -20 "$T/console.log" 2>/dev/null; return; }
-	run journalctl --no-pager -u echod.service -u echod.socket | tail -40
+	if container_alive; then
+		run journalctl --no-pager -u echod.service -u echod.socket | tail -40
+		return
+	fi
+	reap
+	[ -n "$leader" ] && echo "== the container is gone (PID 1 was $leader${ns_status:+, systemd-nspawn exit status $ns_status}); its console:"
+	console_tail 20
 }
 
 # Build and stage an install for /usr and /etc.
@@ -41,28 +104,71 @@ systemd-id128 new > "$T/machine-id"
 # The shipped config, on a port that needs CAP_NET_BIND_SERVICE: port 7.
 cp "$T/stage/etc/echod.conf" "$T/echod.conf"
 
-boot() {
+# Boot the container and wait for its systemd to finish booting.  Returns
+# 0 when it is up; 1 when it went away right after booting, or its systemd
+# did not finish booting in 300 s; 2 when it did not come up (as before:
+# this machine cannot boot a container).
+boot_once() {
+	local deadline=$((SECONDS + 300)) pid1_by=$((SECONDS + 60)) state=
+	leader=
+	ns_status=
 	systemd-nspawn -D / --volatile=yes --register=no --keep-unit -b \
 	    --private-network --machine="echod-test-$$" \
 	    --bind-ro="$T/machine-id:/etc/machine-id" \
 	    --bind-ro="$T/echod.conf:/etc/echod.conf" \
 	    --overlay-ro="/usr:$T/stage/usr:/usr" >"$T/console.log" 2>&1 &
 	ns_pid=$!
-	# PID 1 of the container is systemd-nspawn's grandchild.
-	for _ in $(seq 100); do
-		for child in $(pgrep -P "$ns_pid"); do
-			leader=$(pgrep -P "$child" | head -1)
-		done
-		if [ -n "$leader" ] &&
-		    state=$(run systemctl is-system-running --wait 2>/dev/null); then
-			echo "== container up: $state"
-			return 0
+	# Polling, bounded: nothing tells us when systemd has been exec'd as
+	# the container's PID 1 and opened its private bus.  After that,
+	# is-system-running --wait is the readiness signal.
+	while :; do
+		if ! kill -0 "$ns_pid" 2>/dev/null; then
+			reap
+			why="systemd-nspawn exited with status $ns_status"
+			return 2
 		fi
-		[ -n "$leader" ] && case "$state" in running|degraded) return 0;; esac
-		kill -0 "$ns_pid" 2>/dev/null || break
-		sleep 0.2
+		[ -n "$leader" ] || leader=$(container_pid1)
+		if [ -n "$leader" ]; then
+			state=$(timeout $((deadline - SECONDS > 1 ? deadline - SECONDS : 1)) \
+			    nsenter -t "$leader" -a systemctl is-system-running --wait 2>/dev/null)
+			case "$state" in
+			running|degraded) break;;
+			maintenance|stopping) why="the container's systemd is in state $state"; return 2;;
+			esac
+			[ "$SECONDS" -lt "$deadline" ] ||
+				{ why="its systemd did not finish booting: '$state'"; return 1; }
+		elif [ "$SECONDS" -ge "$pid1_by" ]; then
+			why="no systemd as the container's PID 1 after 60 s"
+			return 2
+		fi
+		sleep 0.1
 	done
-	skip "this machine cannot boot a container: $(tail -3 "$T/console.log")"
+	# The container must still be there now that it is up.
+	if ! container_alive || ! run true; then
+		reap
+		why="it went away right after booting ($state)${ns_status:+, systemd-nspawn exit status $ns_status}"
+		return 1
+	fi
+	echo "== container up: $state (PID 1 is $leader)"
+	[ "$state" = running ] || run systemctl --failed --no-legend --plain
+	return 0
+}
+
+boot() {
+	local try
+	for try in 1 2; do
+		why=
+		boot_once
+		case $? in
+		0) return 0;;
+		2) skip "this machine cannot boot a container: $why: $(console_tail 3)";;
+		esac
+		echo "== boot $try: the container failed: $why; its console:"
+		console_tail 20
+		cleanup_container
+		mv "$T/console.log" "$T/console.$try.log"
+	done
+	fail "the container failed twice: $why"
 }
 
 expect_state() {	# unit property value
@@ -134,6 +240,7 @@ expect_state echod.service ExecMainStatus 0
 expect_state echod.socket ActiveState active
 nsenter -t "$leader" -n "$py" "$srcdir/tests/nspawn_client.py" echo 7 || fail "echo after restart"
 run systemctl stop echod.socket echod.service
+container_alive || fail "the container went away during the test"
 dump | tail -5
 echo "PASS: echod under a real systemd"
 exit 0
