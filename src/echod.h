@@ -180,6 +180,7 @@ struct worker {
 	struct udp_batch	*udp;
 	const struct guard	*guard;		/* this worker's current one */
 	_Atomic(const struct guard *) guard_seen; /* the same, for main */
+	_Atomic uint64_t	 reload_gen;	/* last reload applied */
 	struct rate_table	 rates;
 };
 
@@ -196,6 +197,7 @@ struct worker_cmd {
 	struct addr	addr;
 	char		name[ADDR_STRLEN];
 	const struct guard *guard;	/* RELOAD: the new guard settings */
+	uint64_t	gen;		/* RELOAD: the reload's number */
 };
 
 /* The daemon: the main thread's loop (signals, shutdown) and the workers. */
@@ -213,6 +215,9 @@ struct server {
 	struct event		*shutdown_timer;
 	struct event		*status_timer;
 	struct event		*memory_timer;
+	struct event		*reload_timer;	/* waits for the workers */
+	uint64_t		 reload_gen;	/* reloads sent */
+	uint64_t		 reload_started; /* now_ms of the last one */
 	struct memory_trim	 trim;
 	uint64_t		 pressure_since;  /* TCP memory pressure, ms */
 	int			 pressure_logged;

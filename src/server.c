@@ -37,6 +37,10 @@
 #define SERVER_MEMORY_MS	250	/* how often to look at memory */
 #define SERVER_HOLD_MAX_MS	30000	/* longest backoff a drain waits out */
 #define SERVER_HOLD_MARGIN_MS	1000
+#define SERVER_RELOAD_POLL_MS	2	/* look whether workers applied it */
+#define SERVER_RELOAD_WAIT_MS	5000	/* ... for at most this long */
+
+static void	server_reload_wait_cb(evutil_socket_t, short, void *);
 
 /* Tell every worker the same simple command. */
 static void
@@ -49,6 +53,7 @@ server_tell(struct server *srv, int op)
 	cmd.op = op;
 	cmd.fd = -1;
 	cmd.guard = srv->guard;
+	cmd.gen = srv->reload_gen;
 	for (i = 0; i < srv->nworkers; i++)
 		worker_send(&srv->workers[i], &cmd);
 }
@@ -447,7 +452,40 @@ server_reload(struct server *srv)
 		    &srv->conf.udp_listen);
 	}
 	conf_free(&old);
+	srv->reload_gen++;
+	srv->reload_started = now_ms();
 	server_tell(srv, WORKER_CMD_RELOAD);
+	server_reload_wait_cb(-1, 0, srv);
+}
+
+/*
+ * Timer callback: a reload is done once every running worker has applied
+ * it, listeners added and removed included; only then say so (the log,
+ * and READY=1 for systemd).  A worker that takes longer than
+ * SERVER_RELOAD_WAIT_MS is named and not waited for.
+ */
+static void
+server_reload_wait_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server	*srv = arg;
+	struct timeval	 tv = { 0, SERVER_RELOAD_POLL_MS * 1000 };
+	unsigned	 i, late = 0;
+	int		 waited_out;
+
+	waited_out = now_ms() - srv->reload_started >= SERVER_RELOAD_WAIT_MS;
+	for (i = 0; i < srv->nworkers; i++) {
+		if (!srv->workers[i].started || srv->workers[i].ended ||
+		    atomic_load(&srv->workers[i].reload_gen) == srv->reload_gen)
+			continue;
+		late++;
+		if (waited_out)
+			log_warnx("reload: worker %u has not applied it yet", i);
+	}
+	if (late > 0 && !waited_out) {
+		if (evtimer_add(srv->reload_timer, &tv) == 0)
+			return;
+		log_warnx("reload: cannot arm timer; not waiting for workers");
+	}
 	log_notice("reloaded %s", srv->conf_path);
 	notify("READY=1");
 	server_status_cb(-1, 0, srv);
@@ -626,10 +664,12 @@ server_events(struct server *srv)
 	    EV_READ | EV_PERSIST, server_done_cb, srv);
 	srv->memory_timer = event_new(srv->base, -1, EV_PERSIST,
 	    server_memory_cb, srv);
+	srv->reload_timer = evtimer_new(srv->base, server_reload_wait_cb, srv);
 	if (srv->sigterm == NULL || srv->sigint == NULL ||
 	    srv->sighup == NULL || srv->sigusr1 == NULL ||
 	    srv->shutdown_timer == NULL || srv->status_timer == NULL ||
 	    srv->done_ev == NULL || srv->memory_timer == NULL ||
+	    srv->reload_timer == NULL ||
 	    evsignal_add(srv->sigterm, NULL) == -1 ||
 	    evsignal_add(srv->sigint, NULL) == -1 ||
 	    evsignal_add(srv->sighup, NULL) == -1 ||
@@ -813,6 +853,8 @@ server_free(struct server *srv)
 		event_free(srv->done_ev);
 	if (srv->memory_timer != NULL)
 		event_free(srv->memory_timer);
+	if (srv->reload_timer != NULL)
+		event_free(srv->reload_timer);
 	if (srv->base != NULL) {
 		event_base_loop(srv->base, EVLOOP_NONBLOCK);
 		event_base_free(srv->base);

@@ -105,6 +105,8 @@ worker_do(struct worker *w, const struct worker_cmd *cmd)
 		atomic_store(&w->guard_seen, w->guard);
 		TAILQ_FOREACH(c, &w->conns, entry)
 			conn_set_idle_timeout(c);
+		/* After the listener commands before it: all applied. */
+		atomic_store(&w->reload_gen, cmd->gen);
 		break;
 	case WORKER_CMD_ADD:
 		if (w->draining)
