@@ -345,7 +345,8 @@ def test_check_config_ok(tmp_path):
 
 
 def test_shipped_configs_are_valid():
-    top = os.path.join(os.environ.get("TESTS_SRCDIR", "tests"), "..")
+    top = os.path.join(os.environ.get("TESTS_SRCDIR", "tests/live"), "..",
+                       "..")
     for name in ("echod.conf", "quickstart.conf"):
         r = run_echod("-t", "-c", os.path.join(top, "etc", name))
         assert r.returncode == 0, r.stderr

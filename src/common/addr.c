@@ -14,19 +14,15 @@
 #include <string.h>
 
 #include "addr.h"
+#include "units.h"
 
 /* Parse a decimal port number, 0 to 65535. */
 static int
 addr_parse_port(const char *s, in_port_t *port)
 {
-	unsigned long	 v;
-	char		*end;
+	uint64_t	 v;
 
-	if (*s < '0' || *s > '9')
-		return (-1);
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v > 65535)
+	if (units_number(s, 0, 65535, &v) == -1)
 		return (-1);
 	*port = htons((in_port_t)v);
 	return (0);
@@ -42,15 +38,12 @@ static int
 addr_parse_scope(const char *s, struct addr *a, const char **why)
 {
 	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&a->ss;
-	unsigned long		 v;
+	uint64_t		 v;
 	size_t			 len = strlen(s);
-	char			*end;
 
 	*why = "scope must be an interface name or index";
 	if (*s >= '0' && *s <= '9') {
-		errno = 0;
-		v = strtoul(s, &end, 10);
-		if (errno != 0 || *end != '\0' || v == 0 || v > UINT32_MAX)
+		if (units_number(s, 1, UINT32_MAX, &v) == -1)
 			return (-1);
 		sin6->sin6_scope_id = (uint32_t)v;
 		return (0);
@@ -233,9 +226,8 @@ cidr_parse(const char *s, struct cidr *c, const char **why)
 	char		 host[INET6_ADDRSTRLEN];
 	const char	*slash = strchr(s, '/');
 	size_t		 hl = slash != NULL ? (size_t)(slash - s) : strlen(s);
-	unsigned long	 bits;
+	uint64_t	 bits;
 	unsigned	 i, max;
-	char		*end;
 
 	memset(c, 0, sizeof(*c));
 	if (hl == 0 || hl >= sizeof(host)) {
@@ -256,10 +248,7 @@ cidr_parse(const char *s, struct cidr *c, const char **why)
 	}
 	c->prefix = max;
 	if (slash != NULL) {
-		errno = 0;
-		bits = strtoul(slash + 1, &end, 10);
-		if (slash[1] < '0' || slash[1] > '9' || errno != 0 ||
-		    *end != '\0' || bits > max) {
+		if (units_number(slash + 1, 0, max, &bits) == -1) {
 			*why = max == 32 ? "prefix length must be 0 to 32" :
 			    "prefix length must be 0 to 128";
 			return (-1);

@@ -56,8 +56,6 @@ int	 conf_parse_string(struct conf *, const char *, const char *, char *,
 	    size_t);
 int	 conf_load(struct conf *, const char *, char *, size_t);
 
-int	 conf_parse_size(const char *, uint64_t *);
-int	 conf_parse_duration(const char *, uint64_t *);
 const char *conf_log_level_name(int);
 
 #endif

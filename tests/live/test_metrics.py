@@ -18,7 +18,7 @@ import pytest
 from conftest import DEFAULT_CONFIG
 
 ECHOLOAD = os.environ.get("ECHOLOAD") or os.path.join(
-    os.path.dirname(__file__), "..", "echoload")
+    os.path.dirname(__file__), "..", "..", "echoload")
 
 
 def free_port():

@@ -10,7 +10,7 @@ import time
 import pytest
 
 ECHOD = os.environ.get("ECHOD") or os.path.join(
-    os.path.dirname(__file__), "..", "echod")
+    os.path.dirname(__file__), "..", "..", "echod")
 # A command to run echod under, e.g. "valgrind -q --error-exitcode=99".
 WRAPPER = os.environ.get("ECHOD_WRAPPER", "").split()
 LISTEN_RE = re.compile(r"listening on (tcp|udp) (\S+)$")

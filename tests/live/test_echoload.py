@@ -10,7 +10,7 @@ import pytest
 from conftest import DEFAULT_CONFIG
 
 ECHOLOAD = os.environ.get("ECHOLOAD") or os.path.join(
-    os.path.dirname(__file__), "..", "echoload")
+    os.path.dirname(__file__), "..", "..", "echoload")
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 

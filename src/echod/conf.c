@@ -18,6 +18,7 @@
 #include <ini.h>
 
 #include "conf.h"
+#include "units.h"
 
 #define CONF_MAX_FILE	(1024 * 1024)
 
@@ -212,70 +213,6 @@ conf_error(struct conf_parser *p, int line, const char *fmt, ...)
 	va_end(ap);
 }
 
-/*
- * Parse a size: a decimal number of bytes, optionally followed by k, m or g
- * (binary multiples).  Return -1 on anything else or on overflow.
- */
-int
-conf_parse_size(const char *s, uint64_t *out)
-{
-	unsigned long long	 v;
-	uint64_t		 mult = 1;
-	char			*end;
-
-	if (*s < '0' || *s > '9')
-		return (-1);
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0)
-		return (-1);
-	if (strcasecmp(end, "k") == 0)
-		mult = 1024;
-	else if (strcasecmp(end, "m") == 0)
-		mult = 1024 * 1024;
-	else if (strcasecmp(end, "g") == 0)
-		mult = 1024 * 1024 * 1024;
-	else if (*end != '\0')
-		return (-1);
-	if (v > UINT64_MAX / mult)
-		return (-1);
-	*out = v * mult;
-	return (0);
-}
-
-/*
- * Parse a duration into milliseconds: a decimal number followed by ms, s,
- * m or h; a bare number is seconds.  Return -1 on anything else.
- */
-int
-conf_parse_duration(const char *s, uint64_t *out)
-{
-	unsigned long long	 v;
-	uint64_t		 mult;
-	char			*end;
-
-	if (*s < '0' || *s > '9')
-		return (-1);
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0)
-		return (-1);
-	if (strcmp(end, "ms") == 0)
-		mult = 1;
-	else if (strcmp(end, "s") == 0 || *end == '\0')
-		mult = 1000;
-	else if (strcmp(end, "m") == 0)
-		mult = 60 * 1000;
-	else if (strcmp(end, "h") == 0)
-		mult = 60 * 60 * 1000;
-	else
-		return (-1);
-	if (v > UINT64_MAX / mult)
-		return (-1);
-	*out = v * mult;
-	return (0);
-}
-
 static int
 conf_set_log_level(struct conf_parser *p, const char *v, const char **why)
 {
@@ -295,7 +232,7 @@ conf_set_log_level(struct conf_parser *p, const char *v, const char **why)
 static int
 conf_parse_timeout(const char *v, uint64_t *ms, const char **why)
 {
-	if (conf_parse_duration(v, ms) == -1) {
+	if (units_duration(v, ms) == -1) {
 		*why = "not a duration (like 500ms, 10s or 2m)";
 		return (-1);
 	}
@@ -319,7 +256,7 @@ conf_set_tcp_buffer_limit(struct conf_parser *p, const char *v,
 {
 	uint64_t	 n;
 
-	if (conf_parse_size(v, &n) == -1) {
+	if (units_size(v, &n) == -1) {
 		*why = "not a size (like 64k or 1m)";
 		return (-1);
 	}
@@ -348,23 +285,6 @@ conf_next_word(const char **v, const char **word, size_t *len)
 	return (1);
 }
 
-/* Parse a whole number from min to max; return -1 if it is not one. */
-static int
-conf_parse_number(const char *v, uint64_t min, uint64_t max, uint64_t *out)
-{
-	unsigned long long	 n;
-	char			*end;
-
-	if (*v < '0' || *v > '9')
-		return (-1);
-	errno = 0;
-	n = strtoull(v, &end, 10);
-	if (errno != 0 || *end != '\0' || n < min || n > max)
-		return (-1);
-	*out = n;
-	return (0);
-}
-
 static int
 conf_set_workers(struct conf_parser *p, const char *v, const char **why)
 {
@@ -374,7 +294,7 @@ conf_set_workers(struct conf_parser *p, const char *v, const char **why)
 		p->conf->workers = 0;
 		return (0);
 	}
-	if (conf_parse_number(v, 1, CONF_MAX_WORKERS, &n) == -1) {
+	if (units_number(v, 1, CONF_MAX_WORKERS, &n) == -1) {
 		*why = "must be auto or a number from 1 to 256";
 		return (-1);
 	}
@@ -404,7 +324,7 @@ conf_parse_limit(const char *v, size_t *out, const char **why)
 {
 	uint64_t	 n;
 
-	if (conf_parse_number(v, 0, 10000000, &n) == -1) {
+	if (units_number(v, 0, 10000000, &n) == -1) {
 		*why = "must be a number from 0 (no limit) to 10000000";
 		return (-1);
 	}
@@ -431,7 +351,7 @@ conf_set_tcp_backlog(struct conf_parser *p, const char *v, const char **why)
 {
 	uint64_t	 n;
 
-	if (conf_parse_number(v, 1, 65535, &n) == -1) {
+	if (units_number(v, 1, 65535, &n) == -1) {
 		*why = "must be a number from 1 to 65535";
 		return (-1);
 	}
@@ -599,7 +519,7 @@ conf_set_udp_reflector_ports(struct conf_parser *p, const char *v,
 			word[len] = '\0';
 		}
 		if (len >= sizeof(word) ||
-		    conf_parse_number(word, 0, 65535, &port) == -1) {
+		    units_number(word, 0, 65535, &port) == -1) {
 			conf_error(p, p->lineno, "[udp] reflector_ports: "
 			    "'%.*s' is not a port number (0 to 65535)",
 			    (int)(len > 20 ? 20 : len), ws);
@@ -616,7 +536,7 @@ static int
 conf_set_udp_rate_limit(struct conf_parser *p, const char *v,
     const char **why)
 {
-	if (conf_parse_number(v, 0, 10000000, &p->conf->udp_rate_limit) ==
+	if (units_number(v, 0, 10000000, &p->conf->udp_rate_limit) ==
 	    -1) {
 		*why = "must be a number of datagrams per second from 0 (no "
 		    "limit) to 10000000";
@@ -628,7 +548,7 @@ conf_set_udp_rate_limit(struct conf_parser *p, const char *v,
 static int
 conf_set_udp_burst(struct conf_parser *p, const char *v, const char **why)
 {
-	if (conf_parse_number(v, 0, 10000000, &p->conf->udp_burst) == -1) {
+	if (units_number(v, 0, 10000000, &p->conf->udp_burst) == -1) {
 		*why = "must be a number of datagrams from 0 (rate_limit's "
 		    "value) to 10000000";
 		return (-1);
@@ -658,7 +578,7 @@ conf_set_memory_limit(struct conf_parser *p, const char *v, const char **why)
 		p->conf->memory_limit = 0;
 		return (0);
 	}
-	if (conf_parse_size(v, &n) == -1) {
+	if (units_size(v, &n) == -1) {
 		*why = "must be auto, 0 (no limit) or a size (like 512m or 2g)";
 		return (-1);
 	}
@@ -677,7 +597,7 @@ conf_set_metrics_max_connections(struct conf_parser *p, const char *v,
 {
 	uint64_t	 n;
 
-	if (conf_parse_number(v, 1, 1024, &n) == -1) {
+	if (units_number(v, 1, 1024, &n) == -1) {
 		*why = "must be a number from 1 to 1024";
 		return (-1);
 	}
@@ -691,7 +611,7 @@ conf_set_metrics_timeout(struct conf_parser *p, const char *v,
 {
 	uint64_t	 ms;
 
-	if (conf_parse_duration(v, &ms) == -1) {
+	if (units_duration(v, &ms) == -1) {
 		*why = "not a duration (like 500ms, 10s or 2m)";
 		return (-1);
 	}

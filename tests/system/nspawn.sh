@@ -5,7 +5,7 @@
 # states, exit status, the echo and the journal.  Skipped, saying why,
 # where no container can be booted.
 set -u
-srcdir=$(cd "${TESTS_SRCDIR:-$(dirname "$0")}/.." && pwd)
+srcdir=$(cd "$(dirname "$0")/../.." && pwd)
 py=/usr/bin/python3
 [ -x "$py" ] || py=python3
 
@@ -200,14 +200,14 @@ echo "== echod.service"
 run systemctl start echod.service || fail "systemctl start echod"
 expect_state echod.service ActiveState active
 expect_state echod.service SubState running
-nsenter -t "$leader" -n "$py" "$srcdir/tests/nspawn_client.py" echo 7 || fail "echo"
+nsenter -t "$leader" -n "$py" "$srcdir/tests/system/nspawn_client.py" echo 7 || fail "echo"
 run systemctl reload echod.service || fail "systemctl reload"
 expect_state echod.service ActiveState active
 run journalctl --no-pager -u echod.service | grep -q "echod.*reloaded /etc/echod.conf" ||
 	fail "no reload in the journal"
 run journalctl --no-pager -u echod.service | grep -q "Reloading echod.service" ||
 	fail "the unit did not go through reloading"
-nsenter -t "$leader" -n "$py" "$srcdir/tests/nspawn_client.py" drain 7 "$leader" echod.service ||
+nsenter -t "$leader" -n "$py" "$srcdir/tests/system/nspawn_client.py" drain 7 "$leader" echod.service ||
 	fail "drain"
 wait_inactive echod.service
 expect_state echod.service Result success
@@ -226,19 +226,19 @@ echo "== echod.socket"
 run systemctl start echod.socket || fail "systemctl start echod.socket"
 expect_state echod.socket ActiveState active
 expect_state echod.service ActiveState inactive
-nsenter -t "$leader" -n "$py" "$srcdir/tests/nspawn_client.py" echo 7 || fail "echo via socket"
+nsenter -t "$leader" -n "$py" "$srcdir/tests/system/nspawn_client.py" echo 7 || fail "echo via socket"
 expect_state echod.service ActiveState active
 run journalctl --no-pager -u echod.service | grep -q "listening on tcp 127.0.0.1:7 (from systemd)" ||
 	fail "echod did not take its sockets from systemd"
 run systemctl reload echod.service || fail "reload under socket activation"
-nsenter -t "$leader" -n "$py" "$srcdir/tests/nspawn_client.py" drain 7 "$leader" echod.service ||
+nsenter -t "$leader" -n "$py" "$srcdir/tests/system/nspawn_client.py" drain 7 "$leader" echod.service ||
 	fail "drain under socket activation"
 wait_inactive echod.service
 expect_state echod.service Result success
 expect_state echod.service ExecMainStatus 0
 # The socket stays, and starts echod again for the next client.
 expect_state echod.socket ActiveState active
-nsenter -t "$leader" -n "$py" "$srcdir/tests/nspawn_client.py" echo 7 || fail "echo after restart"
+nsenter -t "$leader" -n "$py" "$srcdir/tests/system/nspawn_client.py" echo 7 || fail "echo after restart"
 run systemctl stop echod.socket echod.service
 container_alive || fail "the container went away during the test"
 dump | tail -5

@@ -1,8 +1,8 @@
 /*
- * The daemon's modules and the state they share.  Dependencies point one
- * way: echod.c (main) -> server.c (lifecycle, signals, drain) -> worker.c
- * (one thread and its loop) -> tcp.c and udp.c (listeners) -> conn.c (one
- * TCP client).
+ * The daemon's modules and the state they share.  Dependencies are meant
+ * to point one way: main.c -> server.c (lifecycle, signals, drain) ->
+ * worker.c (one thread and its loop) -> tcp.c and udp.c (listeners) ->
+ * conn.c (one TCP client), with conf.c, log.c and src/common as leaves.
  */
 #ifndef ECHOD_H
 #define ECHOD_H

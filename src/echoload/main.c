@@ -28,7 +28,7 @@
 #include <event2/event.h>
 
 #include "addr.h"
-#include "conf.h"
+#include "units.h"
 #include "hist.h"
 #include "pattern.h"
 
@@ -756,12 +756,8 @@ static uint64_t
 arg_number(const char *name, const char *v, uint64_t min, uint64_t max)
 {
 	uint64_t	 n;
-	char		*end;
 
-	errno = 0;
-	n = strtoull(v, &end, 10);
-	if (*v < '0' || *v > '9' || errno != 0 || *end != '\0' || n < min ||
-	    n > max) {
+	if (units_number(v, min, max, &n) == -1) {
 		fprintf(stderr, "echoload: %s: '%s' must be a number from %"
 		    PRIu64 " to %" PRIu64 "\n", name, v, min, max);
 		usage(EX_USAGE);
@@ -779,8 +775,8 @@ arg_sizes(const char *v)
 	snprintf(buf, sizeof(buf), "%s", v);
 	if ((dash = strchr(buf, '-')) != NULL)
 		*dash++ = '\0';
-	if (conf_parse_size(buf, &lo) == -1 ||
-	    (dash != NULL && conf_parse_size(dash, &hi) == -1)) {
+	if (units_size(buf, &lo) == -1 ||
+	    (dash != NULL && units_size(dash, &hi) == -1)) {
 		fprintf(stderr, "echoload: --size: '%s' is not a size or "
 		    "range (like 64, 16k or 1-1k)\n", v);
 		usage(EX_USAGE);
@@ -802,7 +798,7 @@ arg_duration(const char *name, const char *v)
 {
 	uint64_t	 ms;
 
-	if (conf_parse_duration(v, &ms) == -1 || ms == 0) {
+	if (units_duration(v, &ms) == -1 || ms == 0) {
 		fprintf(stderr, "echoload: %s: '%s' is not a duration (like "
 		    "500ms, 10s or 2m)\n", name, v);
 		usage(EX_USAGE);

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "conf.h"
+#include "units.h"
 
 /* Parse text, which must be valid, into c. */
 static void
@@ -147,30 +148,30 @@ test_sizes(void **state)
 {
 	uint64_t	 v;
 
-	assert_int_equal(conf_parse_size("0", &v), 0);
+	assert_int_equal(units_size("0", &v), 0);
 	assert_int_equal(v, 0);
-	assert_int_equal(conf_parse_size("4096", &v), 0);
+	assert_int_equal(units_size("4096", &v), 0);
 	assert_int_equal(v, 4096);
-	assert_int_equal(conf_parse_size("3k", &v), 0);
+	assert_int_equal(units_size("3k", &v), 0);
 	assert_int_equal(v, 3 * 1024);
-	assert_int_equal(conf_parse_size("3K", &v), 0);
+	assert_int_equal(units_size("3K", &v), 0);
 	assert_int_equal(v, 3 * 1024);
-	assert_int_equal(conf_parse_size("5m", &v), 0);
+	assert_int_equal(units_size("5m", &v), 0);
 	assert_int_equal(v, 5 * 1024 * 1024);
-	assert_int_equal(conf_parse_size("5M", &v), 0);
+	assert_int_equal(units_size("5M", &v), 0);
 	assert_int_equal(v, 5 * 1024 * 1024);
-	assert_int_equal(conf_parse_size("2g", &v), 0);
+	assert_int_equal(units_size("2g", &v), 0);
 	assert_int_equal(v, 2ULL * 1024 * 1024 * 1024);
-	assert_int_equal(conf_parse_size("", &v), -1);
-	assert_int_equal(conf_parse_size("k", &v), -1);
-	assert_int_equal(conf_parse_size("-1", &v), -1);
-	assert_int_equal(conf_parse_size(" 1", &v), -1);
-	assert_int_equal(conf_parse_size("1kb", &v), -1);
-	assert_int_equal(conf_parse_size("1.5m", &v), -1);
-	assert_int_equal(conf_parse_size("1 k", &v), -1);
-	assert_int_equal(conf_parse_size("18446744073709551615", &v), 0);
-	assert_int_equal(conf_parse_size("18446744073709551616", &v), -1);
-	assert_int_equal(conf_parse_size("18014398509481984k", &v), -1);
+	assert_int_equal(units_size("", &v), -1);
+	assert_int_equal(units_size("k", &v), -1);
+	assert_int_equal(units_size("-1", &v), -1);
+	assert_int_equal(units_size(" 1", &v), -1);
+	assert_int_equal(units_size("1kb", &v), -1);
+	assert_int_equal(units_size("1.5m", &v), -1);
+	assert_int_equal(units_size("1 k", &v), -1);
+	assert_int_equal(units_size("18446744073709551615", &v), 0);
+	assert_int_equal(units_size("18446744073709551616", &v), -1);
+	assert_int_equal(units_size("18014398509481984k", &v), -1);
 }
 
 static void
@@ -178,27 +179,27 @@ test_durations(void **state)
 {
 	uint64_t	 v;
 
-	assert_int_equal(conf_parse_duration("250ms", &v), 0);
+	assert_int_equal(units_duration("250ms", &v), 0);
 	assert_int_equal(v, 250);
-	assert_int_equal(conf_parse_duration("3s", &v), 0);
+	assert_int_equal(units_duration("3s", &v), 0);
 	assert_int_equal(v, 3000);
-	assert_int_equal(conf_parse_duration("3", &v), 0);
+	assert_int_equal(units_duration("3", &v), 0);
 	assert_int_equal(v, 3000);
-	assert_int_equal(conf_parse_duration("2m", &v), 0);
+	assert_int_equal(units_duration("2m", &v), 0);
 	assert_int_equal(v, 120000);
-	assert_int_equal(conf_parse_duration("1h", &v), 0);
+	assert_int_equal(units_duration("1h", &v), 0);
 	assert_int_equal(v, 3600000);
-	assert_int_equal(conf_parse_duration("0", &v), 0);
+	assert_int_equal(units_duration("0", &v), 0);
 	assert_int_equal(v, 0);
-	assert_int_equal(conf_parse_duration("", &v), -1);
-	assert_int_equal(conf_parse_duration("s", &v), -1);
-	assert_int_equal(conf_parse_duration("1d", &v), -1);
-	assert_int_equal(conf_parse_duration("1S", &v), -1);
-	assert_int_equal(conf_parse_duration("1.5s", &v), -1);
-	assert_int_equal(conf_parse_duration("-1s", &v), -1);
-	assert_int_equal(conf_parse_duration("99999999999999999999ms", &v),
+	assert_int_equal(units_duration("", &v), -1);
+	assert_int_equal(units_duration("s", &v), -1);
+	assert_int_equal(units_duration("1d", &v), -1);
+	assert_int_equal(units_duration("1S", &v), -1);
+	assert_int_equal(units_duration("1.5s", &v), -1);
+	assert_int_equal(units_duration("-1s", &v), -1);
+	assert_int_equal(units_duration("99999999999999999999ms", &v),
 	    -1);
-	assert_int_equal(conf_parse_duration("9999999999999999h", &v), -1);
+	assert_int_equal(units_duration("9999999999999999h", &v), -1);
 }
 
 static void

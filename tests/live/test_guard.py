@@ -264,7 +264,7 @@ def test_100000_sources_stay_within_the_table(start_echod):
 
 
 def test_malformed_configs_from_fuzz_corpus(tmp_path):
-    corpus = sorted(glob.glob(os.path.join(HERE, "..", "fuzz", "corpus",
+    corpus = sorted(glob.glob(os.path.join(HERE, "..", "..", "fuzz", "corpus",
                                            "conf", "*")))
     assert len(corpus) >= 10, "no fuzz corpus"
     for path in corpus:
