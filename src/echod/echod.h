@@ -181,7 +181,7 @@ struct worker {
 	const struct guard	*guard;		/* this worker's current one */
 	_Atomic(const struct guard *) guard_seen; /* the same, for main */
 	_Atomic uint64_t	 reload_gen;	/* last reload applied */
-	struct rate_table	 rates;
+	struct ratelimit	 rates;
 };
 
 /* A command from the main thread, written whole to a worker's pipe. */

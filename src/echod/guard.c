@@ -1,9 +1,9 @@
 /*
- * Guards against hostile or broken clients.  Every structure here is
- * bounded: the rate table has a fixed number of slots whatever the number
- * of sources (a new source takes over the slot it hashes to), and the
- * per-address table holds one entry per address with a connection open.
- * The hashes are keyed with random seeds, so a client cannot aim at a slot.
+ * Guards against hostile or broken clients: access lists, reflector
+ * ports, the UDP rate limit (ratelimit.c) and the per-address TCP limit.
+ * Every structure here is bounded: the per-address table holds one entry
+ * per address with a connection open, and its hash is keyed with a random
+ * seed, so a client cannot aim at a bucket.
  */
 #include "config.h"
 
@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "guard.h"
+#include "keyhash.h"
 
 struct perip_entry {
 	struct perip_entry	*next;
@@ -21,32 +22,6 @@ struct perip_entry {
 	int			 family;
 	size_t			 count;
 };
-
-/* A random 64-bit seed. */
-static uint64_t
-guard_seed(void)
-{
-	uint64_t	 s = 0;
-
-	if (getrandom(&s, sizeof(s), GRND_NONBLOCK) != (ssize_t)sizeof(s))
-		s = (uint64_t)(uintptr_t)&s ^ 0x9e3779b97f4a7c15ULL;
-	return (s);
-}
-
-/* A keyed hash of an address key. */
-static uint64_t
-guard_hash(uint64_t seed, const unsigned char key[16], int family)
-{
-	uint64_t	 a, b, h = seed ^ (uint64_t)family;
-
-	memcpy(&a, key, 8);
-	memcpy(&b, key + 8, 8);
-	h = (h ^ a) * 0x9e3779b97f4a7c15ULL;
-	h ^= h >> 29;
-	h = (h ^ b) * 0xbf58476d1ce4e5b9ULL;
-	h ^= h >> 32;
-	return (h);
-}
 
 /* Copy a prefix list.  Return 0 or -1. */
 static int
@@ -114,64 +89,9 @@ guard_allowed(const struct cidr_list *allow, const struct cidr_list *deny,
 	return (allow->n == 0 || cidr_list_match(allow, sa));
 }
 
-/* Set up an empty rate table; its slots come on first use. */
-int
-rate_table_init(struct rate_table *t)
-{
-	t->seed = guard_seed();
-	t->slots = NULL;
-	return (0);
-}
-
-/* Free a rate table. */
-void
-rate_table_free(struct rate_table *t)
-{
-	free(t->slots);
-	t->slots = NULL;
-}
-
-/*
- * Take a token from the bucket of sa's address at time now_ms.  Return
- * 1 if there was one, 0 if the source is over its rate.
- */
-static int
-rate_take(const struct guard *g, struct rate_table *t,
-    const struct sockaddr *sa, uint32_t now_ms)
-{
-	struct rate_slot	*s;
-	unsigned char		 key[16];
-	int			 family = addr_key(sa, key);
-	float			 tokens;
-
-	if (t->slots == NULL &&
-	    (t->slots = calloc(RATE_SLOTS, sizeof(*t->slots))) == NULL)
-		return (1);	/* fail open rather than drop everyone */
-	s = &t->slots[guard_hash(t->seed, key, family) % RATE_SLOTS];
-	if (s->family != (unsigned char)family ||
-	    memcmp(s->key, key, sizeof(key)) != 0) {
-		/* A new source, or one that took this slot over. */
-		memcpy(s->key, key, sizeof(key));
-		s->family = (unsigned char)family;
-		s->tokens = (float)g->burst;
-		s->last_ms = now_ms;
-	}
-	tokens = s->tokens + (float)(now_ms - s->last_ms) * (float)g->rate /
-	    1000.0f;
-	s->last_ms = now_ms;
-	if (tokens > (float)g->burst)
-		tokens = (float)g->burst;
-	if (tokens < 1.0f) {
-		s->tokens = tokens;
-		return (0);
-	}
-	s->tokens = tokens - 1.0f;
-	return (1);
-}
-
 /* Decide whether a datagram from sa may be echoed (GUARD_PASS) or why not. */
 int
-guard_udp(const struct guard *g, struct rate_table *t,
+guard_udp(const struct guard *g, struct ratelimit *t,
     const struct sockaddr *sa, uint32_t now_ms)
 {
 	unsigned	 port;
@@ -186,7 +106,7 @@ guard_udp(const struct guard *g, struct rate_table *t,
 		return (GUARD_REFLECTOR);
 	if (!guard_allowed(&g->udp_allow, &g->udp_deny, sa))
 		return (GUARD_DENIED);
-	if (g->rate > 0 && !rate_take(g, t, sa, now_ms))
+	if (g->rate > 0 && !ratelimit_take(t, g->rate, g->burst, sa, now_ms))
 		return (GUARD_RATE);
 	return (GUARD_PASS);
 }
@@ -195,7 +115,7 @@ guard_udp(const struct guard *g, struct rate_table *t,
 int
 perip_init(struct perip *p)
 {
-	p->seed = guard_seed();
+	p->seed = keyhash_seed();
 	p->nbuckets = 4096;
 	if ((p->buckets = calloc(p->nbuckets, sizeof(*p->buckets))) == NULL)
 		return (-1);
@@ -232,7 +152,7 @@ perip_bucket(struct perip *p, const struct sockaddr *sa,
     unsigned char key[16], int *family)
 {
 	*family = addr_key(sa, key);
-	return (&p->buckets[guard_hash(p->seed, key, *family) % p->nbuckets]);
+	return (&p->buckets[keyhash(p->seed, key, *family) % p->nbuckets]);
 }
 
 /*

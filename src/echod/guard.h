@@ -12,6 +12,7 @@
 
 #include "addr.h"
 #include "conf.h"
+#include "ratelimit.h"
 
 /* A worker's read-only view of the guard settings of one configuration. */
 struct guard {
@@ -21,19 +22,6 @@ struct guard {
 	unsigned char		 reflectors[65536 / 8];
 	uint64_t		 rate, burst;
 	struct guard		*older;		/* retired, freed at exit */
-};
-
-/* Per-source token buckets of one worker, in a table of fixed size. */
-#define RATE_SLOTS	65536
-struct rate_slot {
-	unsigned char	key[16];
-	float		tokens;
-	uint32_t	last_ms;
-	unsigned char	family;
-};
-struct rate_table {
-	uint64_t		 seed;
-	struct rate_slot	*slots;		/* RATE_SLOTS, on first use */
 };
 
 /* Open connections per client address, shared by the workers. */
@@ -54,11 +42,8 @@ int		 guard_allowed(const struct cidr_list *,
 #define GUARD_REFLECTOR		1
 #define GUARD_RATE		2
 #define GUARD_DENIED		3
-int		 guard_udp(const struct guard *, struct rate_table *,
+int		 guard_udp(const struct guard *, struct ratelimit *,
 		    const struct sockaddr *, uint32_t);
-
-int		 rate_table_init(struct rate_table *);
-void		 rate_table_free(struct rate_table *);
 
 int		 perip_init(struct perip *);
 void		 perip_free(struct perip *);

@@ -221,7 +221,7 @@ worker_init(struct worker *w, struct server *srv, int id)
 	}
 	w->guard = srv->guard;
 	atomic_store(&w->guard_seen, w->guard);
-	rate_table_init(&w->rates);
+	ratelimit_init(&w->rates);
 	/* Untouched pages cost nothing: a reload may add UDP later. */
 	if ((w->udp = udp_batch_new()) == NULL) {
 		log_msg(LOG_ERR, "worker %d: out of memory", id);
@@ -309,5 +309,5 @@ worker_free(struct worker *w)
 	if (w->cmd_pipe[1] != -1)
 		close(w->cmd_pipe[1]);
 	udp_batch_free(w->udp);
-	rate_table_free(&w->rates);
+	ratelimit_free(&w->rates);
 }
