@@ -22,21 +22,7 @@
 
 #define CONF_MAX_FILE	(1024 * 1024)
 
-struct conf_parser {
-	struct conf	*conf;
-	const char	*name;		/* file name used in messages */
-	const char	*pos;		/* next unread character */
-	int		 lineno;	/* line last handed to inih */
-	int		 err_line;	/* line of the first error, or 0 */
-	int		 err_set;	/* an error message was recorded */
-	char		*err;
-	size_t		 errlen;
-	unsigned	 seen;		/* bit per key in conf_keys */
-	int		 listen_line;	/* last line with a listen key */
-	int		 metrics_line;	/* last line with [metrics] listen */
-	int		 in_key;	/* a key was seen since the last [section] */
-	int		 reflectors_set; /* reflector_ports replaced the default */
-};
+struct conf_parser;
 
 struct conf_key {
 	const char	*section;
@@ -115,6 +101,22 @@ static const struct conf_key conf_keys[] = {
 	{ "metrics", "request_timeout", 0, conf_set_metrics_timeout },
 };
 #define CONF_NKEYS	(sizeof(conf_keys) / sizeof(conf_keys[0]))
+
+struct conf_parser {
+	struct conf	*conf;
+	const char	*name;		/* file name used in messages */
+	const char	*pos;		/* next unread character */
+	int		 lineno;	/* line last handed to inih */
+	int		 err_line;	/* line of the first error, or 0 */
+	int		 err_set;	/* an error message was recorded */
+	char		*err;
+	size_t		 errlen;
+	unsigned char	 seen[CONF_NKEYS]; /* per key in conf_keys: given */
+	int		 listen_line;	/* last line with a listen key */
+	int		 metrics_line;	/* last line with [metrics] listen */
+	int		 in_key;	/* a key was seen since the last [section] */
+	int		 reflectors_set; /* reflector_ports replaced the default */
+};
 
 static const char *conf_sections[] = { "server", "tcp", "udp", "metrics" };
 #define CONF_NSECTIONS	(sizeof(conf_sections) / sizeof(conf_sections[0]))
@@ -648,12 +650,12 @@ conf_handler(void *arg, const char *section, const char *name,
 		if (strcmp(conf_keys[i].section, section) != 0 ||
 		    strcmp(conf_keys[i].name, name) != 0)
 			continue;
-		if (!conf_keys[i].repeatable && (p->seen & (1u << i))) {
+		if (!conf_keys[i].repeatable && p->seen[i]) {
 			conf_error(p, p->lineno, "[%s] %s: given twice",
 			    section, name);
 			return (0);
 		}
-		p->seen |= 1u << i;
+		p->seen[i] = 1;
 		if (conf_keys[i].set(p, value, &why) == -1) {
 			if (why != NULL)
 				conf_error(p, p->lineno, "[%s] %s: '%s' %s",
@@ -769,7 +771,7 @@ conf_parse_string(struct conf *c, const char *text, const char *name,
 		if (conf_keys[i].set != conf_set_tcp_listen &&
 		    conf_keys[i].set != conf_set_udp_listen)
 			continue;
-		if (p.seen & (1u << i))
+		if (p.seen[i])
 			continue;
 		if (conf_keys[i].set(&p, defaults[0], &why) == -1 ||
 		    conf_keys[i].set(&p, defaults[1], &why) == -1)

@@ -446,6 +446,38 @@ test_crlf_and_bom(void **state)
 	conf_free(&c);
 }
 
+/* Every key that takes one value refuses a second, at the second's line. */
+static void
+test_every_key_once(void **state)
+{
+	static const char *keys[][3] = {
+		{ "server", "log_level", "info" },
+		{ "server", "shutdown_timeout", "1s" },
+		{ "server", "workers", "1" },
+		{ "server", "user", "nobody" },
+		{ "server", "memory_limit", "0" },
+		{ "tcp", "buffer_limit", "64k" },
+		{ "tcp", "max_connections", "1" },
+		{ "tcp", "idle_timeout", "1s" },
+		{ "tcp", "backlog", "1" },
+		{ "tcp", "max_connections_per_ip", "1" },
+		{ "udp", "rate_limit", "1" },
+		{ "udp", "burst", "1" },
+		{ "metrics", "max_connections", "1" },
+		{ "metrics", "request_timeout", "1s" },
+	};
+	char	 text[256], want[256];
+	size_t	 i;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		snprintf(text, sizeof(text), "[%s]\n%s = %s\n%s = %s\n",
+		    keys[i][0], keys[i][1], keys[i][2], keys[i][1], keys[i][2]);
+		snprintf(want, sizeof(want), "t.conf:3: [%s] %s: given twice",
+		    keys[i][0], keys[i][1]);
+		parse_err(text, want);
+	}
+}
+
 /* Issue 11: the memory limit and the bounds of the metrics endpoint. */
 static void
 test_memory_and_metrics_limits(void **state)
@@ -647,6 +679,7 @@ main(void)
 		cmocka_unit_test(test_listen_forms),
 		cmocka_unit_test(test_listen_append),
 		cmocka_unit_test(test_crlf_and_bom),
+		cmocka_unit_test(test_every_key_once),
 		cmocka_unit_test(test_memory_and_metrics_limits),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_load_file),
