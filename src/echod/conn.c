@@ -43,6 +43,17 @@
 #define CONN_DRAIN_QUIET_RTOS	3	/* ... and retransmission timeouts */
 #define CONN_LIBEVENT_READ	4096	/* what libevent 2.1 reads at most */
 #define CONN_EXTRA_READ		(60 * 1024)
+
+/*
+ * conn_read_more relies on a private rule of libevent 2.1's
+ * bufferevent_sock.c (it freezes the end of the input buffer between its
+ * own reads, and reads EVBUFFER_MAX_READ, 4096 bytes, at most).  2.2 lets
+ * the read size be set instead (evbuffer_set_max_read); until echod is
+ * built and measured against it, refuse to build rather than guess.
+ */
+#if LIBEVENT_VERSION_NUMBER < 0x02010000 || LIBEVENT_VERSION_NUMBER >= 0x02020000
+#error "conn_read_more is written for libevent 2.1 only: see the comment"
+#endif
 #define CONN_CUT_READS		256	/* reads of unread input at a cut */
 #define CONN_ACK_POLL_MS	20	/* closing: look for the last ACK, */
 #define CONN_ACK_POLL_MAX_MS	500	/* backing off up to this */
