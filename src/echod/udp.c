@@ -58,6 +58,10 @@ udp_batch_free(struct udp_batch *b)
  * wildcard address the kernel would pick one, and a client (or a NAT)
  * expecting the reply from where it sent would drop it.  The received
  * IP_PKTINFO/IPV6_PKTINFO becomes the reply's, with no interface forced.
+ * For IPv4 that is the kernel's own choice, ipi_spec_dst: the destination
+ * of a unicast datagram, but for one sent to a broadcast or multicast
+ * address the receiving interface's address, since a reply cannot come
+ * from those; for IPv6 a multicast destination is left to the kernel.
  */
 static void
 udp_reply_from(struct msghdr *mh)
@@ -70,11 +74,12 @@ udp_reply_from(struct msghdr *mh)
 		if (cm->cmsg_level == IPPROTO_IP &&
 		    cm->cmsg_type == IP_PKTINFO) {
 			pi = (struct in_pktinfo *)CMSG_DATA(cm);
-			pi->ipi_spec_dst = pi->ipi_addr;
 			pi->ipi_ifindex = 0;
 		} else if (cm->cmsg_level == IPPROTO_IPV6 &&
 		    cm->cmsg_type == IPV6_PKTINFO) {
 			pi6 = (struct in6_pktinfo *)CMSG_DATA(cm);
+			if (IN6_IS_ADDR_MULTICAST(&pi6->ipi6_addr))
+				pi6->ipi6_addr = in6addr_any;
 			pi6->ipi6_ifindex = 0;
 		}
 	}

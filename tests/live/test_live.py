@@ -453,3 +453,19 @@ def test_udp_wildcard_replies_from_the_address_asked(start_echod):
             u.connect((dest, port))     # accepts only replies from dest
             u.send(b"to " + dest.encode())
             assert u.recv(100) == b"to " + dest.encode()
+
+
+def test_udp_broadcast_answered_from_the_interface_address(start_echod):
+    """A datagram sent to the loopback broadcast address 127.255.255.255
+    is answered from 127.0.0.1: a reply cannot come from a broadcast
+    address, and echod used to try that, so the reply failed."""
+    d = start_echod("[tcp]\nlisten =\n[udp]\nlisten = 0.0.0.0:0\n")
+    port = d.udp[0][1]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+        u.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        u.bind(("127.0.0.1", 0))
+        u.settimeout(2)
+        u.sendto(b"to all", ("127.255.255.255", port))
+        data, src = u.recvfrom(100)
+    assert data == b"to all"
+    assert src == ("127.0.0.1", port)
