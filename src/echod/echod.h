@@ -155,6 +155,22 @@ struct live {
 /* Buffers for moving a batch of datagrams with recvmmsg and sendmmsg. */
 struct udp_batch;
 
+/* A command from the main thread, written whole to a worker's pipe. */
+struct worker_cmd {
+	int		op;
+#define WORKER_CMD_DRAIN	1	/* stop listening, drain, then end */
+#define WORKER_CMD_CUT		2	/* close everything now, then end */
+#define WORKER_CMD_RELOAD	3	/* apply the live settings */
+#define WORKER_CMD_ADD		4	/* serve the socket fd of type */
+#define WORKER_CMD_DEL		5	/* close listeners of type on addr */
+	int		fd;
+	int		type;		/* SOCK_STREAM or SOCK_DGRAM */
+	struct addr	addr;
+	char		name[ADDR_STRLEN];
+	const struct guard *guard;	/* RELOAD: the new guard settings */
+	uint64_t	gen;		/* RELOAD: the reload's number */
+};
+
 /*
  * A worker: one thread, one event_base, its own listening sockets on every
  * address (SO_REUSEPORT spreads the clients), and the connections it
@@ -175,6 +191,10 @@ struct worker {
 	int			 draining;
 	int			 cmd_pipe[2];	/* commands from the main thread */
 	struct event		*cmd_ev;
+	struct event		*send_ev;	/* main: the pipe takes more */
+#define WORKER_QUEUE	64
+	struct worker_cmd	 queue[WORKER_QUEUE]; /* main: not yet sent */
+	size_t			 nqueued;
 	struct event		*heartbeat_ev;	/* for systemd's watchdog */
 	_Atomic uint64_t	 heartbeat;
 	struct udp_batch	*udp;
@@ -184,21 +204,6 @@ struct worker {
 	struct ratelimit	 rates;
 };
 
-/* A command from the main thread, written whole to a worker's pipe. */
-struct worker_cmd {
-	int		op;
-#define WORKER_CMD_DRAIN	1	/* stop listening, drain, then end */
-#define WORKER_CMD_CUT		2	/* close everything now, then end */
-#define WORKER_CMD_RELOAD	3	/* apply the live settings */
-#define WORKER_CMD_ADD		4	/* serve the socket fd of type */
-#define WORKER_CMD_DEL		5	/* close listeners of type on addr */
-	int		fd;
-	int		type;		/* SOCK_STREAM or SOCK_DGRAM */
-	struct addr	addr;
-	char		name[ADDR_STRLEN];
-	const struct guard *guard;	/* RELOAD: the new guard settings */
-	uint64_t	gen;		/* RELOAD: the reload's number */
-};
 
 /* The daemon: the main thread's loop (signals, shutdown) and the workers. */
 struct server {

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -143,32 +144,81 @@ worker_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 	atomic_fetch_add_explicit(&w->heartbeat, 1, memory_order_relaxed);
 }
 
+/* A command is written whole, so that the worker reads it whole. */
+_Static_assert(sizeof(struct worker_cmd) <= PIPE_BUF,
+    "a worker command must fit in one atomic pipe write");
+
+/* Drop a command that will never be carried out: close what it carries. */
+static void
+worker_cmd_drop(const struct worker_cmd *cmd)
+{
+	if (cmd->op == WORKER_CMD_ADD && cmd->fd != -1)
+		close(cmd->fd);
+}
+
 /*
- * Send a command to a worker, from the main thread.  Return 0, or -1
- * (logged) if it could not be sent; the socket of an ADD is then closed.
+ * Write the queued commands to the worker's pipe, in order, as far as it
+ * takes them; return 0, or -1 if the pipe failed (the queue is dropped).
+ */
+static int
+worker_flush(struct worker *w)
+{
+	ssize_t	 n;
+	size_t	 i;
+
+	for (i = 0; i < w->nqueued; i++) {
+		do
+			n = write(w->cmd_pipe[1], &w->queue[i],
+			    sizeof(w->queue[i]));
+		while (n == -1 && errno == EINTR);
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n != (ssize_t)sizeof(w->queue[i])) {
+			log_warnx("worker %d: cannot send command: %s", w->id,
+			    n == -1 ? strerror(errno) : "short write");
+			for (; i < w->nqueued; i++)
+				worker_cmd_drop(&w->queue[i]);
+			w->nqueued = 0;
+			return (-1);
+		}
+	}
+	memmove(w->queue, w->queue + i, (w->nqueued - i) * sizeof(*w->queue));
+	w->nqueued -= i;
+	if (w->nqueued > 0 && event_add(w->send_ev, NULL) == -1)
+		log_warnx("worker %d: cannot wait to send commands", w->id);
+	return (0);
+}
+
+/* Callback: the worker's pipe takes more; send what is queued. */
+static void
+worker_send_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)worker_flush(arg);
+}
+
+/*
+ * Send a command to a worker, from the main thread, without ever blocking
+ * on a worker that is slow or stuck: what its pipe does not take waits in
+ * a queue of WORKER_QUEUE commands, sent on as the pipe takes them.
+ * Return 0, or -1 (logged) if it cannot be sent; the socket of an ADD is
+ * then closed.
  */
 int
 worker_send(struct worker *w, const struct worker_cmd *cmd)
 {
-	ssize_t	 n;
-
 	if (w->ended) {
 		/* Nobody reads any more; a socket handed over would leak. */
-		if (cmd->op == WORKER_CMD_ADD)
-			close(cmd->fd);
+		worker_cmd_drop(cmd);
 		return (-1);
 	}
-	do
-		n = write(w->cmd_pipe[1], cmd, sizeof(*cmd));
-	while (n == -1 && errno == EINTR);
-	if (n != (ssize_t)sizeof(*cmd)) {
-		log_warnx("worker %d: cannot send command: %s", w->id,
-		    n == -1 ? strerror(errno) : "short write");
-		if (cmd->op == WORKER_CMD_ADD)
-			close(cmd->fd);
+	if (w->nqueued == WORKER_QUEUE) {
+		log_warnx("worker %d is not taking commands: one dropped",
+		    w->id);
+		worker_cmd_drop(cmd);
 		return (-1);
 	}
-	return (0);
+	w->queue[w->nqueued++] = *cmd;
+	return (worker_flush(w));
 }
 
 /* Called by conn_free in this worker's thread. */
@@ -204,13 +254,17 @@ worker_init(struct worker *w, struct server *srv, int id)
 		return (-1);
 	}
 	/*
-	 * The worker reads without blocking; the main thread writes with
-	 * blocking, so that no command is lost to a full pipe (the worker
-	 * empties it as long as its loop runs; worker_send skips ended ones).
+	 * Neither side blocks: the worker reads what there is, and the main
+	 * thread queues what the pipe does not take (worker_send).
 	 */
-	if (pipe2(w->cmd_pipe, O_CLOEXEC) == -1 ||
-	    fcntl(w->cmd_pipe[0], F_SETFL, O_NONBLOCK) == -1) {
+	if (pipe2(w->cmd_pipe, O_CLOEXEC | O_NONBLOCK) == -1) {
 		log_msg(LOG_ERR, "worker %d: pipe: %s", id, strerror(errno));
+		return (-1);
+	}
+	w->send_ev = event_new(srv->base, w->cmd_pipe[1], EV_WRITE,
+	    worker_send_cb, w);
+	if (w->send_ev == NULL) {
+		log_msg(LOG_ERR, "worker %d: cannot create event", id);
 		return (-1);
 	}
 	w->cmd_ev = event_new(w->base, w->cmd_pipe[0], EV_READ | EV_PERSIST,
@@ -284,6 +338,26 @@ worker_join(struct worker *w)
 		w->started = 0;
 }
 
+/*
+ * Drop the commands the worker will never read, in its pipe or still
+ * queued, closing the sockets ADD commands carry: a worker whose loop has
+ * ended may have been sent some before the main thread knew.
+ */
+static void
+worker_discard_cmds(struct worker *w)
+{
+	struct worker_cmd	 cmd;
+	size_t			 i;
+
+	if (w->cmd_pipe[0] != -1)
+		while (read(w->cmd_pipe[0], &cmd, sizeof(cmd)) ==
+		    (ssize_t)sizeof(cmd))
+			worker_cmd_drop(&cmd);
+	for (i = 0; i < w->nqueued; i++)
+		worker_cmd_drop(&w->queue[i]);
+	w->nqueued = 0;
+}
+
 /* Release the worker, whose thread must have ended or never started. */
 void
 worker_free(struct worker *w)
@@ -297,6 +371,9 @@ worker_free(struct worker *w)
 		conn_free(TAILQ_FIRST(&w->conns));
 	if (w->cmd_ev != NULL)
 		event_free(w->cmd_ev);
+	if (w->send_ev != NULL)
+		event_free(w->send_ev);
+	worker_discard_cmds(w);
 	if (w->heartbeat_ev != NULL)
 		event_free(w->heartbeat_ev);
 	if (w->base != NULL) {

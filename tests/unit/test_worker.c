@@ -1,0 +1,143 @@
+/*
+ * Unit tests for worker.c's command channel: the main thread never blocks
+ * on a worker that does not read, commands arrive whole and in order, and
+ * sockets in commands that will never be read are closed.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <event2/event.h>
+
+#include "echod.h"
+
+/* A server with one worker whose thread never runs: it reads nothing. */
+static void
+setup(struct server *srv, struct worker *w)
+{
+	memset(srv, 0, sizeof(*srv));
+	assert_non_null(srv->base = event_base_new());
+	assert_int_equal(worker_init(w, srv, 0), 0);
+}
+
+/* Read the commands in the worker's pipe; return how many, checking order. */
+static int
+drain_pipe(struct worker *w, int *next)
+{
+	struct worker_cmd	 cmd;
+	int			 n = 0;
+
+	while (read(w->cmd_pipe[0], &cmd, sizeof(cmd)) == (ssize_t)sizeof(cmd)) {
+		assert_int_equal(cmd.gen, (uint64_t)*next);
+		(*next)++;
+		n++;
+	}
+	return (n);
+}
+
+static void
+test_send_never_blocks(void **state)
+{
+	struct server		 srv;
+	struct worker		 w;
+	struct worker_cmd	 cmd;
+	int			 i, sent = 0, dropped = 0, next = 0, got;
+
+	setup(&srv, &w);
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.op = WORKER_CMD_RELOAD;
+	cmd.fd = -1;
+	/* Far more than a pipe holds: it used to block for good here. */
+	for (i = 0; i < 2000; i++) {
+		cmd.gen = (uint64_t)sent;
+		if (worker_send(&w, &cmd) == 0)
+			sent++;
+		else
+			dropped++;
+	}
+	assert_true(dropped > 0);
+	assert_true(w.nqueued > 0);
+	/* As the worker reads, the queue follows, in order. */
+	got = drain_pipe(&w, &next);
+	while (w.nqueued > 0) {
+		/* 1: no event left once the last one ran. */
+		assert_int_not_equal(event_base_loop(srv.base,
+		    EVLOOP_NONBLOCK), -1);
+		got += drain_pipe(&w, &next);
+	}
+	got += drain_pipe(&w, &next);
+	assert_int_equal(got, sent);
+	worker_free(&w);
+	event_base_free(srv.base);
+}
+
+static void
+test_unread_sockets_are_closed(void **state)
+{
+	struct server		 srv;
+	struct worker		 w;
+	struct worker_cmd	 cmd;
+	int			 fds[2], queued = -1;
+
+	setup(&srv, &w);
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.op = WORKER_CMD_RELOAD;
+	cmd.fd = -1;
+	while (w.nqueued == 0)			/* fill the pipe */
+		assert_int_equal(worker_send(&w, &cmd), 0);
+	/* One ADD in the queue, one in the pipe would be the same. */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+	cmd.op = WORKER_CMD_ADD;
+	cmd.fd = fds[0];
+	assert_int_equal(worker_send(&w, &cmd), 0);
+	queued = fds[0];
+	assert_int_not_equal(fcntl(queued, F_GETFD), -1);
+	/* The worker ended without reading it: freeing closes the socket. */
+	worker_free(&w);
+	assert_int_equal(fcntl(queued, F_GETFD), -1);
+	assert_int_equal(errno, EBADF);
+	close(fds[1]);
+	event_base_free(srv.base);
+}
+
+static void
+test_ended_worker_gets_nothing(void **state)
+{
+	struct server		 srv;
+	struct worker		 w;
+	struct worker_cmd	 cmd;
+	int			 fds[2];
+
+	setup(&srv, &w);
+	w.ended = 1;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.op = WORKER_CMD_ADD;
+	cmd.fd = fds[0];
+	assert_int_equal(worker_send(&w, &cmd), -1);
+	assert_int_equal(fcntl(fds[0], F_GETFD), -1);
+	close(fds[1]);
+	worker_free(&w);
+	event_base_free(srv.base);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_send_never_blocks),
+		cmocka_unit_test(test_unread_sockets_are_closed),
+		cmocka_unit_test(test_ended_worker_gets_nothing),
+	};
+
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}
