@@ -75,6 +75,10 @@ struct tcp_listener {
 	struct event			*retry;	/* resume after a pause */
 	int				 paused;
 	int				 failing; /* accept errors logged */
+	int				 parked_fd; /* accepted, waits for a slot */
+	struct sockaddr_storage		 parked_sa;
+	socklen_t			 parked_len;
+	int				 parked_counted; /* in perip */
 	struct addr			 addr;	/* as configured */
 	int				 inherited; /* from systemd */
 	char				 name[ADDR_STRLEN];
@@ -114,7 +118,7 @@ typedef _Atomic uint64_t counter_t;
 	X(udp_rate_limited)	/* over a source's rate: dropped */	\
 	X(udp_denied)		/* by the access list: dropped */	\
 	X(tcp_denied)		/* by the access list: closed */	\
-	X(limit_refused)	/* max_connections: closed at once */	\
+	X(limit_waits)		/* max_connections: parked, then served */ \
 	X(perip_refused)	/* max_connections_per_ip: closed */	\
 	X(accept_errors)	/* accept() out of descriptors or memory */ \
 	X(backpressure_pauses)						\

@@ -155,17 +155,17 @@ metrics_write(struct server *srv, struct evbuffer *b)
 	metrics_one(b, "echod_connections_accepted_total", "counter",
 	    "TCP connections accepted and served.", t.conns_accepted);
 	metrics_head(b, "echod_connections_rejected_total", "counter",
-	    "TCP connections not served, by reason: over max_connections "
-	    "(closed at once), over max_connections_per_ip, denied by the "
-	    "access list, or accept() out of descriptors or memory (each "
-	    "failed accept).");
+	    "TCP connections not served, by reason: over "
+	    "max_connections_per_ip, denied by the access list, or accept() "
+	    "out of descriptors or memory (each failed accept).");
 	evbuffer_add_printf(b,
-	    "echod_connections_rejected_total{reason=\"limit\"} %" PRIu64 "\n"
 	    "echod_connections_rejected_total{reason=\"per_ip\"} %" PRIu64 "\n"
 	    "echod_connections_rejected_total{reason=\"access\"} %" PRIu64 "\n"
 	    "echod_connections_rejected_total{reason=\"descriptors\"} %" PRIu64
-	    "\n", t.limit_refused, t.perip_refused, t.tcp_denied,
-	    t.accept_errors);
+	    "\n", t.perip_refused, t.tcp_denied, t.accept_errors);
+	metrics_one(b, "echod_connections_waited_total", "counter",
+	    "TCP connections a worker accepted at max_connections and held, "
+	    "unserved, until a slot was free.", t.limit_waits);
 
 	metrics_head(b, "echod_received_bytes_total", "counter",
 	    "Bytes received from clients, by protocol.");

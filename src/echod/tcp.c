@@ -23,6 +23,8 @@
 #define TCP_ERROR_PAUSE_MS	250	/* wait after EMFILE, ENOBUFS, ... */
 #define TCP_DRAIN_ACCEPTS	65536	/* at most a full backlog's worth */
 
+static int	tcp_unpark(struct tcp_listener *, int);
+
 /* Tell whether max_connections leaves no room. */
 static int
 tcp_at_limit(struct server *srv)
@@ -53,7 +55,8 @@ tcp_retry_cb(evutil_socket_t fd, short what, void *arg)
 	struct tcp_listener	*l = arg;
 	struct server		*srv = l->w->srv;
 
-	if (tcp_at_limit(srv)) {
+	/* A parked client first: it has waited longest. */
+	if (tcp_unpark(l, 0) != 0 || tcp_at_limit(srv)) {
 		tcp_pause(l, TCP_LIMIT_POLL_MS);
 		return;
 	}
@@ -65,9 +68,67 @@ tcp_retry_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * Admit a client accepted on l, or close it: the access list, the
- * per-address limit and, unless draining, max_connections.  Return 1 if
- * it took the last slot under max_connections, else 0.
+ * Take a connection slot under max_connections (any number while
+ * draining).  Return 1 if it was the last one, 0 if another, -1 if none
+ * is free.
+ */
+static int
+tcp_slot(struct server *srv, int draining)
+{
+	size_t	 max, n;
+
+	max = draining ? 0 : atomic_load_explicit(&srv->live.max_connections,
+	    memory_order_relaxed);
+	n = atomic_fetch_add(&srv->nconns, 1) + 1;
+	if (max > 0 && n > max) {
+		/* Another worker took the last slot in the same instant. */
+		atomic_fetch_sub(&srv->nconns, 1);
+		return (-1);
+	}
+	return (max > 0 && n == max);
+}
+
+/*
+ * Hold a client accepted when no slot was free, unserved, until one is
+ * (tcp_unpark): the other workers accept one each before they learn of
+ * the limit, and closing it would turn a client that should wait into one
+ * refused.  The listener then pauses, so it holds one at most.
+ */
+static void
+tcp_park(struct tcp_listener *l, int fd, const struct sockaddr *sa,
+    socklen_t salen, int counted)
+{
+	l->parked_fd = fd;
+	memcpy(&l->parked_sa, sa, salen < sizeof(l->parked_sa) ? salen :
+	    sizeof(l->parked_sa));
+	l->parked_len = salen;
+	l->parked_counted = counted;
+	STAT_ADD(&l->w->stats, limit_waits, 1);
+}
+
+/*
+ * Serve l's parked client if a slot is free (any while draining).  Return
+ * -1 if it must wait on, 1 if it took the last slot, else 0.
+ */
+static int
+tcp_unpark(struct tcp_listener *l, int draining)
+{
+	int	 slot;
+
+	if (l->parked_fd == -1)
+		return (0);
+	if ((slot = tcp_slot(l->w->srv, draining)) == -1)
+		return (-1);
+	conn_new(l->w, l->parked_fd, (struct sockaddr *)&l->parked_sa,
+	    l->parked_len, l->parked_counted);
+	l->parked_fd = -1;
+	return (slot);
+}
+
+/*
+ * Admit a client accepted on l, or close it: the access list and the
+ * per-address limit; past max_connections (unless draining) it is parked.
+ * Return 1 if the listeners must pause (the last slot is taken), else 0.
  */
 static int
 tcp_admit(struct tcp_listener *l, int fd, struct sockaddr *sa,
@@ -75,11 +136,8 @@ tcp_admit(struct tcp_listener *l, int fd, struct sockaddr *sa,
 {
 	struct worker		*w = l->w;
 	struct server		*srv = w->srv;
-	size_t			 max, n;
-	int			 counted = 0;
+	int			 counted = 0, slot;
 
-	max = draining ? 0 : atomic_load_explicit(&srv->live.max_connections,
-	    memory_order_relaxed);
 	if (!guard_allowed(&w->guard->tcp_allow, &w->guard->tcp_deny, sa)) {
 		STAT_ADD(&w->stats, tcp_denied, 1);
 		close(fd);
@@ -94,19 +152,27 @@ tcp_admit(struct tcp_listener *l, int fd, struct sockaddr *sa,
 		}
 		counted = 1;
 	}
-	n = atomic_fetch_add(&srv->nconns, 1) + 1;
-	if (max > 0 && n > max) {
-		/* Another worker took the last slot in the same instant. */
-		atomic_fetch_sub(&srv->nconns, 1);
-		if (counted)
-			perip_del(&srv->perip, sa);
-		close(fd);
-		STAT_ADD(&w->stats, limit_refused, 1);
-		tcp_pause(l, TCP_LIMIT_POLL_MS);
-		return (0);
+	if ((slot = tcp_slot(srv, draining)) == -1) {
+		tcp_park(l, fd, sa, salen, counted);
+		return (1);
 	}
 	conn_new(w, fd, sa, salen, counted);
-	return (max > 0 && n == max);
+	return (slot);
+}
+
+/* Stop accepting on all of a worker's listeners: max_connections. */
+static void
+tcp_pause_all(struct worker *w)
+{
+	struct tcp_listener	*each;
+	struct server		*srv = w->srv;
+
+	if (!atomic_exchange(&srv->at_limit, 1))
+		log_warnx("max_connections (%zu) reached: not accepting until "
+		    "a connection closes", atomic_load_explicit(
+		    &srv->live.max_connections, memory_order_relaxed));
+	TAILQ_FOREACH(each, &w->tcps, entry)
+		tcp_pause(each, TCP_LIMIT_POLL_MS);
 }
 
 /* Callback for a new connection on a listener. */
@@ -115,27 +181,20 @@ tcp_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
 	struct tcp_listener	*l = arg;
-	struct server		*srv = l->w->srv;
-	struct tcp_listener	*each;
 
 	if (l->failing) {
 		l->failing = 0;
 		log_notice("tcp %s: accepting again", l->name);
 	}
-	if (!tcp_admit(l, (int)fd, sa, (socklen_t)salen, 0))
-		return;
-	if (!atomic_exchange(&srv->at_limit, 1))
-		log_warnx("max_connections (%zu) reached: not accepting until "
-		    "a connection closes", atomic_load_explicit(
-		    &srv->live.max_connections, memory_order_relaxed));
-	TAILQ_FOREACH(each, &l->w->tcps, entry)
-		tcp_pause(each, TCP_LIMIT_POLL_MS);
+	if (tcp_admit(l, (int)fd, sa, (socklen_t)salen, 0))
+		tcp_pause_all(l->w);
 }
 
 /*
- * At the start of a drain: accept every client waiting in l's backlog,
- * past max_connections too, since closing the listener would reset them
- * and lose what they sent.  They are drained like the others.
+ * Before l closes (a drain, or a reload that drops its address): serve its
+ * parked client and accept every client waiting in its backlog, past
+ * max_connections too, since closing the listener would reset them and
+ * lose what they sent.
  */
 void
 tcp_accept_queued(struct tcp_listener *l)
@@ -145,6 +204,7 @@ tcp_accept_queued(struct tcp_listener *l)
 	int			 fd, lfd = (int)evconnlistener_get_fd(l->lev);
 	unsigned		 n, i;
 
+	(void)tcp_unpark(l, 1);
 	for (i = n = 0; i < TCP_DRAIN_ACCEPTS; i++) {
 		len = sizeof(ss);
 		fd = accept4(lfd, (struct sockaddr *)&ss, &len,
@@ -208,6 +268,7 @@ tcp_attach(struct worker *w, int fd, const struct addr *a, const char *name,
 	l->w = w;
 	l->addr = *a;
 	l->inherited = inherited;
+	l->parked_fd = -1;
 	snprintf(l->name, sizeof(l->name), "%s", name);
 	if ((l->retry = evtimer_new(w->base, tcp_retry_cb, l)) == NULL) {
 		log_msg(LOG_ERR, "tcp %s: cannot create timer", name);
@@ -234,6 +295,13 @@ tcp_attach(struct worker *w, int fd, const struct addr *a, const char *name,
 void
 tcp_close(struct tcp_listener *l)
 {
+	/* Still parked: the worker is being freed (tcp_accept_queued). */
+	if (l->parked_fd != -1) {
+		close(l->parked_fd);
+		if (l->parked_counted)
+			perip_del(&l->w->srv->perip,
+			    (struct sockaddr *)&l->parked_sa);
+	}
 	TAILQ_REMOVE(&l->w->tcps, l, entry);
 	evconnlistener_free(l->lev);
 	event_free(l->retry);

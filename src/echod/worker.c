@@ -76,8 +76,10 @@ worker_del(struct worker *w, int type, const struct addr *a)
 	if (type == SOCK_STREAM) {
 		for (l = TAILQ_FIRST(&w->tcps); l != NULL; l = lnext) {
 			lnext = TAILQ_NEXT(l, entry);
-			if (!l->inherited && addr_equal(&l->addr, a))
+			if (!l->inherited && addr_equal(&l->addr, a)) {
+				tcp_accept_queued(l);
 				tcp_close(l);
+			}
 		}
 		return;
 	}

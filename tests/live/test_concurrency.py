@@ -202,8 +202,13 @@ def test_non_reading_client_is_bounded(start_echod):
     hog.close()
 
 
-def test_max_connections(start_echod):
-    d = start_echod(config(tcp_max_connections="10", server_workers="1",
+@pytest.mark.parametrize("workers", [1, 2])
+def test_max_connections(start_echod, workers):
+    """Clients beyond max_connections wait, with any number of workers:
+    with two, the worker that did not take the last place used to accept
+    the next client and close it at once."""
+    d = start_echod(config(tcp_max_connections="10",
+                           server_workers=str(workers),
                            tcp_listen="127.0.0.1:0"))
     addr = d.tcp[0]
     first = [socket.create_connection(addr, timeout=5) for _ in range(10)]
@@ -211,7 +216,8 @@ def test_max_connections(start_echod):
         s.sendall(b"%d" % i)
         assert s.recv(10) == b"%d" % i
     d.wait_log(r"max_connections \(10\) reached")
-    extra = [socket.create_connection(addr, timeout=5) for _ in range(3)]
+    # Six: with two workers, some land on each one's listen queue.
+    extra = [socket.create_connection(addr, timeout=5) for _ in range(6)]
     for s in extra:         # they wait in the backlog, unanswered
         s.sendall(b"waiting")
     for s in extra:
@@ -220,10 +226,10 @@ def test_max_connections(start_echod):
             s.recv(10)
     # Logged once, however many clients knock meanwhile.
     assert d.log().count("max_connections (10) reached") == 1
-    for i, s in enumerate(first[:5]):    # the existing ones are unaffected
+    for i, s in enumerate(first[6:]):    # the existing ones are unaffected
         s.sendall(b"still %d" % i)
         assert s.recv(20) == b"still %d" % i
-    for s in first[:3]:
+    for s in first[:6]:
         s.close()
     for s in extra:         # a slot each: now they are served
         s.settimeout(5)
@@ -231,7 +237,7 @@ def test_max_connections(start_echod):
         while len(got) < 7:
             got += s.recv(10)
         assert got == b"waiting"
-    for s in first[3:] + extra:
+    for s in first[6:] + extra:
         s.close()
 
 
