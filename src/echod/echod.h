@@ -25,6 +25,7 @@ struct event;
 struct event_base;
 struct evconnlistener;
 struct bufferevent;
+struct evbuffer;
 struct evbuffer_cb_entry;
 struct server;
 
@@ -233,7 +234,7 @@ struct server {
 	_Atomic uint64_t	 drain_hold_ms;	/* no FIN before this (now_ms) */
 	struct event		*watchdog_timer;
 	uint64_t		 watchdog_usec;	/* 0: no watchdog */
-	struct metrics		*metrics;
+	struct http		*http;		/* the metrics endpoint */
 	struct guard		*guard;		/* newest; older ones behind */
 	struct perip		 perip;
 	uint64_t		*heartbeats;	/* last seen, per worker */
@@ -245,10 +246,17 @@ struct server {
 	const char		*cut_reason;
 };
 
-/* metrics.c */
-struct metrics;
-struct metrics *metrics_start(struct server *, const struct addr_list *);
-void	metrics_free(struct metrics *);
+/* metrics.c: the exposition */
+void	metrics_write(struct server *, struct evbuffer *);
+void	metrics_head(struct evbuffer *, const char *, const char *,
+	    const char *);
+void	metrics_one(struct evbuffer *, const char *, const char *,
+	    const char *, uint64_t);
+
+/* http.c: the endpoint that serves it */
+struct http;
+struct http *http_start(struct server *, const struct addr_list *);
+void	http_free(struct http *);
 
 /* server.c */
 int	server_init(struct server *, struct conf *, const char *);

@@ -748,7 +748,7 @@ server_init(struct server *srv, struct conf *conf, const char *path)
 		return (EX_OSERR);
 	}
 	if (srv->conf.metrics_listen.n > 0 &&
-	    (srv->metrics = metrics_start(srv, &srv->conf.metrics_listen)) ==
+	    (srv->http = http_start(srv, &srv->conf.metrics_listen)) ==
 	    NULL) {
 		free(fds);
 		return (EX_UNAVAILABLE);
@@ -827,7 +827,7 @@ server_free(struct server *srv)
 {
 	unsigned	 i;
 
-	metrics_free(srv->metrics);
+	http_free(srv->http);
 	if (srv->workers != NULL) {
 		for (i = 0; i < srv->nworkers; i++) {
 			worker_join(&srv->workers[i]);
