@@ -106,7 +106,7 @@ conn_read_more(struct conn *c, struct evbuffer *in, struct evbuffer *out)
 	limit = atomic_load_explicit(&c->w->srv->live.buffer_limit,
 	    memory_order_relaxed);
 	queued = evbuffer_get_length(in) + evbuffer_get_length(out);
-	if (queued >= limit || server_memory_over(c->w->srv))
+	if (queued >= limit || memory_over(c->w->srv))
 		return (0);
 	room = limit - queued < CONN_EXTRA_READ ? limit - queued :
 	    CONN_EXTRA_READ;
@@ -227,7 +227,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	    memory_order_relaxed)) {
 		conn_pause(c);
 		STAT_ADD(&c->w->stats, backpressure_pauses, 1);
-	} else if (server_memory_over(c->w->srv)) {
+	} else if (memory_over(c->w->srv)) {
 		/* Over memory_limit: add no more until this echo is out. */
 		conn_pause(c);
 		STAT_ADD(&c->w->stats, memory_pauses, 1);

@@ -263,7 +263,9 @@ int	server_init(struct server *, struct conf *, const char *);
 int	server_run(struct server *);
 void	server_free(struct server *);
 void	server_totals(struct server *, struct totals *);
-int	server_memory_over(struct server *);
+void	server_tell(struct server *, int);
+void	server_set_live(struct server *);
+void	server_summary(struct server *, char *, size_t);
 
 /* worker.c */
 int	worker_init(struct worker *, struct server *, int);
@@ -295,10 +297,24 @@ void	conn_drain(struct conn *);
 void	conn_cut(struct conn *);
 void	conn_free(struct conn *);
 
-/* net.c */
-int	net_bind(int, const struct addr *, int, char *, size_t);
-int	net_probe(int, const struct addr *, struct addr *);
-int	net_listen_all(struct server *, int, const struct addr *, int *,
-	    char *, size_t);
+/* memory.c, os.c */
+int	memory_over(struct server *);
+void	memory_cb(int, short, void *);
+unsigned os_ncpus(void);
+void	os_raise_nofile(struct server *);
+int	os_drop_privileges(struct server *);
+
+/* listen.c */
+int	listen_bind(int, const struct addr *, int, char *, size_t);
+int	listen_addr(struct server *, int, const struct addr *, int);
+int	listen_adopt(struct server *, const int *, int);
+
+/* reload.c */
+void	reload_start(struct server *);
+void	reload_wait_cb(int, short, void *);
+
+/* notify.c: what echod tells systemd about itself */
+void	notify_status_cb(int, short, void *);
+void	notify_watchdog_cb(int, short, void *);
 
 #endif

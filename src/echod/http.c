@@ -564,7 +564,7 @@ http_start(struct server *srv, const struct addr_list *list)
 	}
 	for (i = 0; i < list->n; i++) {
 		addr_name(&list->v[i], want, sizeof(want));
-		fd = net_bind(SOCK_STREAM, &list->v[i], 0, name, sizeof(name));
+		fd = listen_bind(SOCK_STREAM, &list->v[i], 0, name, sizeof(name));
 		if (fd == -1 || listen(fd, 64) == -1) {
 			log_msg(LOG_ERR, "cannot listen for metrics on %s: %s",
 			    want, strerror(errno));

@@ -1,10 +1,13 @@
 /*
- * Memory: how much echod may use (for memory_limit = auto), and giving
- * freed memory back to the system after a load has passed.
+ * Memory: how much echod may use (memory_limit = auto) and whether all
+ * connections together have reached it, the kernel's TCP memory pressure
+ * (which the drain waits out), and giving freed memory back to the system
+ * after a load has passed.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <malloc.h>
@@ -13,9 +16,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "memory.h"
+#include "echod.h"
+#include "log.h"
 
 #define MEMORY_CGROUP_ROOT	"/sys/fs/cgroup"
+#define MEMORY_HOLD_MAX_MS	30000	/* longest backoff a drain waits out */
+#define MEMORY_HOLD_MARGIN_MS	1000
 
 /*
  * Read a cgroup memory limit file: a number of bytes, or "max" (none).
@@ -198,4 +207,71 @@ memory_trim(struct memory_trim *t, uint64_t held, uint64_t conns,
 #else
 	return (0);
 #endif
+}
+
+/*
+ * Tell whether the echo data held by all workers has reached memory_limit.
+ * Called by the workers, on their slow path only (echo left over).
+ */
+int
+memory_over(struct server *srv)
+{
+	uint64_t	 limit, sum = 0;
+	unsigned	 i;
+
+	limit = atomic_load_explicit(&srv->live.memory_limit,
+	    memory_order_relaxed);
+	if (limit == 0)
+		return (0);
+	for (i = 0; i < srv->nworkers; i++)
+		sum += STAT_GET(&srv->workers[i].stats, buffered);
+	return (sum >= limit);
+}
+
+/*
+ * Follow the kernel's TCP memory pressure for the drain.  Under pressure
+ * the kernel drops what it receives and senders back off exponentially, so
+ * a client's last data can arrive seconds after the previous byte, later
+ * than any quiet period based on the connection's own timers.  A backoff
+ * cannot have grown beyond the pressure episode that caused it, so no
+ * connection gets its FIN before the episode's length (at most
+ * MEMORY_HOLD_MAX_MS) plus a margin has passed since it ended.
+ */
+static void
+memory_pressure(struct server *srv)
+{
+	uint64_t	 now = now_ms(), len;
+	int		 p = memory_tcp_pressure(srv->pressure_since != 0);
+
+	if (p == 1 && srv->pressure_since == 0)
+		srv->pressure_since = now;
+	if (srv->pressure_since == 0)
+		return;
+	len = now - srv->pressure_since;
+	if (len > MEMORY_HOLD_MAX_MS)
+		len = MEMORY_HOLD_MAX_MS;
+	atomic_store_explicit(&srv->drain_hold_ms, now + len +
+	    MEMORY_HOLD_MARGIN_MS, memory_order_relaxed);
+	if (srv->draining && !srv->pressure_logged) {
+		srv->pressure_logged = 1;
+		log_notice("TCP memory is under pressure: the drain waits for "
+		    "clients' retransmissions until it has been over for as "
+		    "long as it lasted");
+	}
+	if (p != 1)
+		srv->pressure_since = 0;	/* the episode is over */
+}
+
+/* Timer callback: memory pressure, and memory back after a load. */
+void
+memory_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server	*srv = arg;
+	struct totals	 t;
+
+	memory_pressure(srv);
+	server_totals(srv, &t);
+	if (memory_trim(&srv->trim, t.buffered, t.conns_active, now_ms()))
+		log_debug("gave freed memory back to the system in %" PRIu64
+		    " ms", now_ms() - srv->trim.last_ms);
 }

@@ -10,6 +10,9 @@
 #include <systemd/sd-daemon.h>
 #endif
 
+#include <event2/event.h>
+
+#include "echod.h"
 #include "log.h"
 #include "notify.h"
 
@@ -90,4 +93,42 @@ notify_socket_type(int fd)
 	(void)fd;
 #endif
 	return (-1);
+}
+
+/* Timer callback: refresh systemd's STATUS= line. */
+void
+notify_status_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server	*srv = arg;
+	char		 buf[256];
+
+	server_summary(srv, buf, sizeof(buf));
+	notify("STATUS=%s%s", srv->draining ? "draining: " : "", buf);
+}
+
+/*
+ * Timer callback: feed systemd's watchdog, but only if every worker's
+ * loop has ticked since the last time.
+ */
+void
+notify_watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server	*srv = arg;
+	uint64_t	 beat;
+	unsigned	 i;
+	int		 alive = 1;
+
+	for (i = 0; i < srv->nworkers; i++) {
+		if (!srv->workers[i].started || srv->workers[i].ended)
+			continue;	/* ended after its drain */
+		beat = atomic_load_explicit(&srv->workers[i].heartbeat,
+		    memory_order_relaxed);
+		if (beat == srv->heartbeats[i]) {
+			log_warnx("worker %u is not responding", i);
+			alive = 0;
+		}
+		srv->heartbeats[i] = beat;
+	}
+	if (alive)
+		notify("WATCHDOG=1");
 }

@@ -1,19 +1,28 @@
-/* Socket set-up shared by the TCP and UDP listeners. */
+/*
+ * Listening: bind every configured address for every worker (a probe
+ * first, then one SO_REUSEPORT socket each) and hand the sockets over, or
+ * take the ones systemd passed.
+ */
 #include "config.h"
 
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <net/if.h>
 #include <errno.h>
+#include <sysexits.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "echod.h"
 #include "log.h"
+#include "notify.h"
 
 /* Make a socket of the given type bound to a.  Return it or -1 (errno). */
 static int
-net_socket(int type, const struct addr *a, int reuseport)
+listen_socket(int type, const struct addr *a, int reuseport)
 {
 	struct sockaddr_in6	 sin6;
 	const struct sockaddr	*sa = (const struct sockaddr *)&a->ss;
@@ -58,14 +67,14 @@ fail:
  * the descriptor, or -1 with errno set.
  */
 int
-net_bind(int type, const struct addr *a, int reuseport, char *name,
+listen_bind(int type, const struct addr *a, int reuseport, char *name,
     size_t namelen)
 {
 	struct sockaddr_storage	 ss;
 	socklen_t		 sslen = sizeof(ss);
 	int			 fd, saved;
 
-	if ((fd = net_socket(type, a, reuseport)) == -1)
+	if ((fd = listen_socket(type, a, reuseport)) == -1)
 		return (-1);
 	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == -1) {
 		saved = errno;
@@ -83,12 +92,12 @@ net_bind(int type, const struct addr *a, int reuseport, char *name,
  * the port the kernel picks for port 0, so that every worker binds the
  * same one.  Write the address to bind into out.  Return 0 or -1 (errno).
  */
-int
-net_probe(int type, const struct addr *a, struct addr *out)
+static int
+listen_probe(int type, const struct addr *a, struct addr *out)
 {
 	int	 fd, saved;
 
-	if ((fd = net_socket(type, a, 0)) == -1)
+	if ((fd = listen_socket(type, a, 0)) == -1)
 		return (-1);
 	memset(out, 0, sizeof(*out));
 	out->len = sizeof(out->ss);
@@ -109,8 +118,8 @@ net_probe(int type, const struct addr *a, struct addr *out)
  * Fill fds[0..nworkers-1] and name (as bound).  Return 0, or -1 with
  * every socket closed (logged, naming the address).
  */
-int
-net_listen_all(struct server *srv, int type, const struct addr *a, int *fds,
+static int
+listen_all(struct server *srv, int type, const struct addr *a, int *fds,
     char *name, size_t namelen)
 {
 	const char	*proto = type == SOCK_STREAM ? "tcp" : "udp";
@@ -120,13 +129,13 @@ net_listen_all(struct server *srv, int type, const struct addr *a, int *fds,
 	int		 reuse = srv->nworkers > 1;
 
 	addr_name(a, want, sizeof(want));
-	if (reuse && net_probe(type, a, &b) == -1) {
+	if (reuse && listen_probe(type, a, &b) == -1) {
 		log_msg(LOG_ERR, "cannot bind %s %s: %s", proto, want,
 		    strerror(errno));
 		return (-1);
 	}
 	for (k = 0; k < srv->nworkers; k++) {
-		fds[k] = net_bind(type, &b, reuse, name, namelen);
+		fds[k] = listen_bind(type, &b, reuse, name, namelen);
 		if (fds[k] == -1) {
 			log_msg(LOG_ERR, "cannot bind %s %s: %s", proto, want,
 			    strerror(errno));
@@ -145,4 +154,94 @@ net_listen_all(struct server *srv, int type, const struct addr *a, int *fds,
 	for (n = 0; n < k; n++)
 		close(fds[n]);
 	return (-1);
+}
+
+/*
+ * Bind a for every worker and hand each its socket: directly before the
+ * workers run, by command once they do.  Return 0 or -1 (logged).
+ */
+int
+listen_addr(struct server *srv, int type, const struct addr *a,
+    int running)
+{
+	struct worker_cmd	 cmd;
+	char			 name[ADDR_STRLEN];
+	int			*fds;
+	unsigned		 k;
+	int			 rc = 0;
+
+	if ((fds = calloc(srv->nworkers, sizeof(*fds))) == NULL) {
+		log_msg(LOG_ERR, "out of memory");
+		return (-1);
+	}
+	if (listen_all(srv, type, a, fds, name, sizeof(name)) == -1) {
+		free(fds);
+		return (-1);
+	}
+	for (k = 0; k < srv->nworkers; k++) {
+		if (!running) {
+			if ((type == SOCK_STREAM ? tcp_attach : udp_attach)(
+			    &srv->workers[k], fds[k], a, name, 0) == -1)
+				rc = -1;
+			continue;
+		}
+		memset(&cmd, 0, sizeof(cmd));
+		cmd.op = WORKER_CMD_ADD;
+		cmd.fd = fds[k];
+		cmd.type = type;
+		cmd.addr = *a;
+		snprintf(cmd.name, sizeof(cmd.name), "%s", name);
+		if (worker_send(&srv->workers[k], &cmd) == -1)
+			rc = -1;	/* it closed the socket */
+	}
+	free(fds);
+	log_notice("listening on %s %s", type == SOCK_STREAM ? "tcp" : "udp",
+	    name);
+	return (rc);
+}
+
+/*
+ * Serve the sockets systemd passed: every worker gets its own duplicate
+ * of each.  Return 0 or a sysexits code (logged).
+ */
+int
+listen_adopt(struct server *srv, const int *fds, int n)
+{
+	struct addr	 a;
+	char		 name[ADDR_STRLEN];
+	unsigned	 k;
+	int		 i, type, fd, fl;
+
+	for (i = 0; i < n; i++) {
+		if ((type = notify_socket_type(fds[i])) == -1) {
+			log_msg(LOG_ERR, "socket %d passed by systemd is "
+			    "neither a listening TCP socket nor a UDP socket",
+			    fds[i]);
+			return (EX_CONFIG);
+		}
+		a.len = sizeof(a.ss);
+		if (getsockname(fds[i], (struct sockaddr *)&a.ss, &a.len) ==
+		    -1 || (fl = fcntl(fds[i], F_GETFL)) == -1 ||
+		    fcntl(fds[i], F_SETFL, fl | O_NONBLOCK) == -1 ||
+		    fcntl(fds[i], F_SETFD, FD_CLOEXEC) == -1) {
+			log_msg(LOG_ERR, "socket %d passed by systemd: %s",
+			    fds[i], strerror(errno));
+			return (EX_OSERR);
+		}
+		addr_format((struct sockaddr *)&a.ss, a.len, name,
+		    sizeof(name));
+		for (k = 0; k < srv->nworkers; k++) {
+			fd = k == 0 ? fds[i] : fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
+			if (fd == -1) {
+				log_msg(LOG_ERR, "dup: %s", strerror(errno));
+				return (EX_OSERR);
+			}
+			if ((type == SOCK_STREAM ? tcp_attach : udp_attach)(
+			    &srv->workers[k], fd, &a, name, 1) == -1)
+				return (EX_OSERR);
+		}
+		log_notice("listening on %s %s (from systemd)",
+		    type == SOCK_STREAM ? "tcp" : "udp", name);
+	}
+	return (EX_OK);
 }

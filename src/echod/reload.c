@@ -1,0 +1,195 @@
+/*
+ * Reload on SIGHUP, as OpenBSD's rad does it: parse the file into a fresh
+ * configuration, switch to it only if it is valid, then tell the workers;
+ * it is done once they have all applied it.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "echod.h"
+#include "log.h"
+#include "notify.h"
+
+#define RELOAD_POLL_MS	2	/* look whether workers applied it */
+#define RELOAD_WAIT_MS	5000	/* ... for at most this long */
+
+/* Tell whether two address lists hold the same addresses in order. */
+static int
+reload_same_addrs(const struct addr_list *a, const struct addr_list *b)
+{
+	size_t	 i;
+
+	if (a->n != b->n)
+		return (0);
+	for (i = 0; i < a->n; i++)
+		if (!addr_equal(&a->v[i], &b->v[i]))
+			return (0);
+	return (1);
+}
+
+/*
+ * Reload: close the listeners of addresses no longer configured and bind
+ * the new ones, leaving every connection alone.  An address that cannot
+ * be bound is logged and left out of the list, so the next reload tries
+ * it again.
+ */
+static void
+reload_relisten(struct server *srv, int type, const struct addr_list *old,
+    struct addr_list *new)
+{
+	struct worker_cmd	 cmd;
+	char			 name[ADDR_STRLEN];
+	size_t			 i, j;
+	unsigned		 k;
+
+	for (i = 0; i < old->n; i++) {
+		for (j = 0; j < new->n; j++)
+			if (addr_equal(&old->v[i], &new->v[j]))
+				break;
+		if (j < new->n)
+			continue;
+		memset(&cmd, 0, sizeof(cmd));
+		cmd.op = WORKER_CMD_DEL;
+		cmd.fd = -1;
+		cmd.type = type;
+		cmd.addr = old->v[i];
+		for (k = 0; k < srv->nworkers; k++)
+			worker_send(&srv->workers[k], &cmd);
+		log_notice("no longer listening on %s %s",
+		    type == SOCK_STREAM ? "tcp" : "udp",
+		    addr_name(&old->v[i], name, sizeof(name)));
+	}
+	for (j = 0; j < new->n; ) {
+		for (i = 0; i < old->n; i++)
+			if (addr_equal(&old->v[i], &new->v[j]))
+				break;
+		if (i < old->n || listen_addr(srv, type, &new->v[j], 1) == 0) {
+			j++;
+			continue;
+		}
+		memmove(&new->v[j], &new->v[j + 1],
+		    (new->n - j - 1) * sizeof(new->v[0]));
+		new->n--;
+	}
+}
+
+/*
+ * Free the retired guard settings that no worker can still read: those
+ * older than the oldest one a worker says it uses.  Commands in flight
+ * carry only newer ones.
+ */
+static void
+reload_retire_guards(struct server *srv)
+{
+	struct guard	*g, *keep = srv->guard;
+	unsigned	 i;
+
+	for (g = srv->guard; g != NULL; g = g->older)
+		for (i = 0; i < srv->nworkers; i++)
+			if (atomic_load(&srv->workers[i].guard_seen) == g)
+				keep = g;
+	guard_free(keep->older);
+	keep->older = NULL;
+}
+
+/*
+ * SIGHUP: parse the file into a fresh configuration and switch to it only
+ * if it is valid; otherwise log why and keep running as before.
+ */
+void
+reload_start(struct server *srv)
+{
+	struct conf	 old, nc;
+	struct guard	*g;
+	char		 err[CONF_ERRLEN];
+
+	notify("RELOADING=1");
+	log_notice("SIGHUP: reloading %s", srv->conf_path);
+	conf_init(&nc);
+	if (conf_load(&nc, srv->conf_path, err, sizeof(err)) != 0) {
+		log_msg(LOG_ERR, "reload failed, keeping the running "
+		    "configuration: %s", err);
+		conf_free(&nc);
+		notify("READY=1");
+		return;
+	}
+	if ((g = guard_new(&nc)) == NULL) {
+		log_msg(LOG_ERR, "reload failed, keeping the running "
+		    "configuration: out of memory");
+		conf_free(&nc);
+		notify("READY=1");
+		return;
+	}
+	/* Workers may still read the old one: retired, freed later. */
+	reload_retire_guards(srv);
+	g->older = srv->guard;
+	srv->guard = g;
+	if (nc.workers != srv->conf.workers)
+		log_warnx("reload: a new number of workers takes a restart");
+	if (strcmp(nc.user, srv->conf.user) != 0)
+		log_warnx("reload: a new user takes a restart");
+	if (!reload_same_addrs(&nc.metrics_listen, &srv->conf.metrics_listen))
+		log_warnx("reload: new [metrics] listen addresses take a "
+		    "restart");
+	old = srv->conf;
+	srv->conf = nc;
+	/* What needs the start-up state stays as it is. */
+	srv->conf.workers = old.workers;
+	memcpy(srv->conf.user, old.user, sizeof(srv->conf.user));
+	srv->conf.metrics_listen = old.metrics_listen;
+	old.metrics_listen = nc.metrics_listen;
+	log_setlevel(srv->conf.log_level);
+	server_set_live(srv);
+	if (srv->activated)
+		log_info("reload: listen addresses come from systemd; "
+		    "[tcp] listen and [udp] listen are not used");
+	else {
+		reload_relisten(srv, SOCK_STREAM, &old.tcp_listen,
+		    &srv->conf.tcp_listen);
+		reload_relisten(srv, SOCK_DGRAM, &old.udp_listen,
+		    &srv->conf.udp_listen);
+	}
+	conf_free(&old);
+	srv->reload_gen++;
+	srv->reload_started = now_ms();
+	server_tell(srv, WORKER_CMD_RELOAD);
+	reload_wait_cb(-1, 0, srv);
+}
+
+/*
+ * Timer callback: a reload is done once every running worker has applied
+ * it, listeners added and removed included; only then say so (the log,
+ * and READY=1 for systemd).  A worker that takes longer than
+ * RELOAD_WAIT_MS is named and not waited for.
+ */
+void
+reload_wait_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server	*srv = arg;
+	struct timeval	 tv = { 0, RELOAD_POLL_MS * 1000 };
+	unsigned	 i, late = 0;
+	int		 waited_out;
+
+	waited_out = now_ms() - srv->reload_started >= RELOAD_WAIT_MS;
+	for (i = 0; i < srv->nworkers; i++) {
+		if (!srv->workers[i].started || srv->workers[i].ended ||
+		    atomic_load(&srv->workers[i].reload_gen) == srv->reload_gen)
+			continue;
+		late++;
+		if (waited_out)
+			log_warnx("reload: worker %u has not applied it yet", i);
+	}
+	if (late > 0 && !waited_out) {
+		if (evtimer_add(srv->reload_timer, &tv) == 0)
+			return;
+		log_warnx("reload: cannot arm timer; not waiting for workers");
+	}
+	log_notice("reloaded %s", srv->conf_path);
+	notify("READY=1");
+	notify_status_cb(-1, 0, srv);
+}
