@@ -37,6 +37,7 @@
 #include <event2/event.h>
 
 #include "echod.h"
+#include "units.h"
 #include "log.h"
 
 #define CONN_DRAIN_QUIET_MS	1000	/* least quiet time before our FIN */
@@ -335,8 +336,7 @@ conn_close_acked(struct conn *c)
 	c->ackpoll_ms = c->ackpoll_ms == 0 ? CONN_ACK_POLL_MS :
 	    c->ackpoll_ms * 2 > CONN_ACK_POLL_MAX_MS ? CONN_ACK_POLL_MAX_MS :
 	    c->ackpoll_ms * 2;
-	tv.tv_sec = c->ackpoll_ms / 1000;
-	tv.tv_usec = (suseconds_t)(c->ackpoll_ms % 1000) * 1000;
+	tv = units_timeval(c->ackpoll_ms);
 	if (c->ackwait == NULL) {
 		/* Our FIN now, so that the client sees the end at once. */
 		if (!(c->flags & CONN_FIN) && shutdown(fd, SHUT_WR) == 0)
@@ -420,8 +420,7 @@ conn_set_idle_timeout(struct conn *c)
 {
 	uint64_t	 ms = atomic_load_explicit(&c->w->srv->live.idle_timeout_ms,
 			    memory_order_relaxed);
-	struct timeval	 tv = { (time_t)(ms / 1000),
-			    (suseconds_t)(ms % 1000) * 1000 };
+	struct timeval	 tv = units_timeval(ms);
 
 	if (c->w->draining)
 		return;
@@ -472,10 +471,8 @@ conn_quiet_left(struct conn *c, uint64_t *left)
 static int
 conn_arm_quiet(struct conn *c, uint64_t ms)
 {
-	struct timeval	 tv;
+	struct timeval	 tv = units_timeval(ms);
 
-	tv.tv_sec = (time_t)(ms / 1000);
-	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
 	return (bufferevent_set_timeouts(c->bev, &tv, NULL));
 }
 

@@ -44,6 +44,7 @@
 #include <event2/listener.h>
 
 #include "echod.h"
+#include "units.h"
 #include "log.h"
 
 #define HTTP_PAUSE_MS	250	/* wait after EMFILE, ENOBUFS, ... */
@@ -445,8 +446,7 @@ http_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	struct http		*m = arg;
 	struct http_conn	*mc;
 	uint64_t		 ms = m->srv->conf.metrics_timeout_ms;
-	struct timeval		 tv = { (time_t)(ms / 1000),
-				    (suseconds_t)(ms % 1000) * 1000 };
+	struct timeval		 tv = units_timeval(ms);
 	char			 peer[ADDR_STRLEN];
 
 	if (m->failing) {

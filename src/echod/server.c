@@ -27,6 +27,7 @@
 #include <event2/event.h>
 
 #include "echod.h"
+#include "units.h"
 #include "log.h"
 #include "memory.h"
 #include "notify.h"
@@ -119,8 +120,7 @@ server_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct server	*srv = arg;
 	uint64_t	 ms = srv->conf.shutdown_timeout_ms;
-	struct timeval	 tv = { (time_t)(ms / 1000),
-			    (suseconds_t)(ms % 1000) * 1000 };
+	struct timeval	 tv = units_timeval(ms);
 	char		 buf[256];
 
 	if (sig == SIGHUP) {
@@ -181,8 +181,7 @@ static int
 server_events(struct server *srv)
 {
 	struct timeval	 tv = { SERVER_STATUS_SECONDS, 0 };
-	struct timeval	 mem = { SERVER_MEMORY_MS / 1000,
-			    SERVER_MEMORY_MS % 1000 * 1000 };
+	struct timeval	 mem = units_timeval(SERVER_MEMORY_MS);
 
 	srv->sigterm = evsignal_new(srv->base, SIGTERM, server_signal_cb, srv);
 	srv->sigint = evsignal_new(srv->base, SIGINT, server_signal_cb, srv);

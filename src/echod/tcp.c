@@ -17,6 +17,7 @@
 #include <event2/listener.h>
 
 #include "echod.h"
+#include "units.h"
 #include "log.h"
 
 #define TCP_LIMIT_POLL_MS	100	/* look again at max_connections */
@@ -39,7 +40,7 @@ tcp_at_limit(struct server *srv)
 void
 tcp_pause(struct tcp_listener *l, unsigned ms)
 {
-	struct timeval	 tv = { ms / 1000, (suseconds_t)(ms % 1000) * 1000 };
+	struct timeval	 tv = units_timeval(ms);
 
 	if (!l->paused && evconnlistener_disable(l->lev) == -1)
 		log_warnx("tcp %s: cannot pause accepting", l->name);
