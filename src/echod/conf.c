@@ -148,8 +148,7 @@ conf_default_reflectors(struct conf *c)
 	memset(c->udp_reflectors, 0, sizeof(c->udp_reflectors));
 	for (i = 0; i < sizeof(conf_reflectors) / sizeof(conf_reflectors[0]);
 	    i++)
-		c->udp_reflectors[conf_reflectors[i] / 8] |=
-		    (unsigned char)(1u << (conf_reflectors[i] % 8));
+		PORTSET_ADD(c->udp_reflectors, conf_reflectors[i]);
 }
 
 /* Fill in the defaults, which are also what etc/echod.conf documents. */
@@ -527,8 +526,7 @@ conf_set_udp_reflector_ports(struct conf_parser *p, const char *v,
 			    (int)(len > 20 ? 20 : len), ws);
 			return (-1);
 		}
-		p->conf->udp_reflectors[port / 8] |=
-		    (unsigned char)(1u << (port % 8));
+		PORTSET_ADD(p->conf->udp_reflectors, port);
 	}
 	(void)why;
 	return (0);

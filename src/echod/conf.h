@@ -47,8 +47,10 @@ struct conf {
 
 #define CONF_METRICS_MAX_LISTEN	8
 
-#define CONF_IS_REFLECTOR(c, port)					\
-	(((c)->udp_reflectors[(port) / 8] >> ((port) % 8)) & 1)
+/* A set of ports as a bitmap of 65536 bits (reflector_ports). */
+#define PORTSET_HAS(bits, port)	(((bits)[(port) / 8] >> ((port) % 8)) & 1)
+#define PORTSET_ADD(bits, port)						\
+	((bits)[(port) / 8] |= (unsigned char)(1u << ((port) % 8)))
 
 void	 conf_init(struct conf *);
 void	 conf_free(struct conf *);

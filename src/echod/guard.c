@@ -102,7 +102,7 @@ guard_udp(const struct guard *g, struct ratelimit *t,
 		port = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
 	else
 		return (GUARD_DENIED);
-	if ((g->reflectors[port / 8] >> (port % 8)) & 1)
+	if (PORTSET_HAS(g->reflectors, port))
 		return (GUARD_REFLECTOR);
 	if (!guard_allowed(&g->udp_allow, &g->udp_deny, sa))
 		return (GUARD_DENIED);

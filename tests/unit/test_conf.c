@@ -326,14 +326,14 @@ test_guards(void **state)
 	assert_int_equal(c.udp_rate_limit, 0);
 	assert_int_equal(c.udp_burst, 0);
 	/* The built-in reflector ports, and only those. */
-	assert_true(CONF_IS_REFLECTOR(&c, 0));
-	assert_true(CONF_IS_REFLECTOR(&c, 7));
-	assert_true(CONF_IS_REFLECTOR(&c, 19));
-	assert_true(CONF_IS_REFLECTOR(&c, 53));
-	assert_true(CONF_IS_REFLECTOR(&c, 123));
-	assert_true(CONF_IS_REFLECTOR(&c, 11211));
-	assert_false(CONF_IS_REFLECTOR(&c, 8));
-	assert_false(CONF_IS_REFLECTOR(&c, 40000));
+	assert_true(PORTSET_HAS(c.udp_reflectors, 0));
+	assert_true(PORTSET_HAS(c.udp_reflectors, 7));
+	assert_true(PORTSET_HAS(c.udp_reflectors, 19));
+	assert_true(PORTSET_HAS(c.udp_reflectors, 53));
+	assert_true(PORTSET_HAS(c.udp_reflectors, 123));
+	assert_true(PORTSET_HAS(c.udp_reflectors, 11211));
+	assert_false(PORTSET_HAS(c.udp_reflectors, 8));
+	assert_false(PORTSET_HAS(c.udp_reflectors, 40000));
 	conf_free(&c);
 
 	parse_ok(&c, "[tcp]\nallow = 10.0.0.0/8 ::1\nallow = 192.0.2.0/24\n"
@@ -348,17 +348,17 @@ test_guards(void **state)
 	assert_int_equal(c.tcp_max_per_ip, 8);
 	assert_int_equal(c.udp_allow.n, 1);
 	assert_int_equal(c.udp_deny.n, 1);
-	assert_true(CONF_IS_REFLECTOR(&c, 9));
-	assert_true(CONF_IS_REFLECTOR(&c, 12345));
-	assert_false(CONF_IS_REFLECTOR(&c, 7));	/* the list was replaced */
-	assert_false(CONF_IS_REFLECTOR(&c, 0));
+	assert_true(PORTSET_HAS(c.udp_reflectors, 9));
+	assert_true(PORTSET_HAS(c.udp_reflectors, 12345));
+	assert_false(PORTSET_HAS(c.udp_reflectors, 7));	/* the list was replaced */
+	assert_false(PORTSET_HAS(c.udp_reflectors, 0));
 	assert_int_equal(c.udp_rate_limit, 500);
 	assert_int_equal(c.udp_burst, 50);
 	conf_free(&c);
 
 	parse_ok(&c, "[udp]\nreflector_ports = none\n");
-	assert_false(CONF_IS_REFLECTOR(&c, 0));
-	assert_false(CONF_IS_REFLECTOR(&c, 19));
+	assert_false(PORTSET_HAS(c.udp_reflectors, 0));
+	assert_false(PORTSET_HAS(c.udp_reflectors, 19));
 	conf_free(&c);
 
 	parse_err("[tcp]\nallow = 10.1.2.3/8\n",
