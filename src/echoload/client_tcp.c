@@ -1,0 +1,225 @@
+/*
+ * A TCP client: one connection whose bytes are the pattern from the
+ * client's own offset on, so that every echoed byte is checked against
+ * its place in the stream.  Messages are slices of that stream.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <errno.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+
+#include "echoload.h"
+#include "client.h"
+#include "meter.h"
+#include "pattern.h"
+
+#define STREAM_WINDOW	(256 * 1024)	/* unsent bytes kept per stream */
+
+/* Watch for writability exactly while some bytes are unsent. */
+static int
+client_tcp_watch(struct client *c)
+{
+	if (c->written < c->sent && !c->wev_on) {
+		if (event_add(c->wev, NULL) == -1)
+			return (-1);
+		c->wev_on = 1;
+	} else if (c->written == c->sent && c->wev_on) {
+		if (event_del(c->wev) == -1)
+			return (-1);
+		c->wev_on = 0;
+	}
+	return (0);
+}
+
+/*
+ * Write what is due: the stream bytes from written to sent, straight
+ * from the pattern (no copy); close the client if it fails.
+ */
+static void
+client_tcp_flush(struct client *c)
+{
+	const unsigned char	*p;
+	size_t			 avail, len;
+	ssize_t			 n;
+
+	while (c->written < c->sent) {
+		p = pattern_at(c->ctx->pat, c->base + c->written, &avail);
+		len = c->sent - c->written;
+		if (len > avail)
+			len = avail;
+		if (opt.mode == MODE_STREAM && len > opt.size_max)
+			len = opt.size_max;
+		n = send(c->fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n > 0) {
+			c->written += (uint64_t)n;
+			continue;
+		}
+		if (n == -1 && (errno == EAGAIN || errno == EINTR))
+			break;
+		METER_ADD(c->ctx->meter, resets, 1);
+		client_close(c);
+		return;
+	}
+	if (client_tcp_watch(c) == -1)
+		client_close(c);
+}
+
+/* Top up a stream's output, then write what the socket takes. */
+static void
+client_tcp_fill(struct client *c)
+{
+	uint32_t	 n;
+
+	while (!c->ctx->stopping && c->sent - c->written < STREAM_WINDOW) {
+		n = client_size(c->ctx);
+		c->sent += n;
+		METER_ADD(c->ctx->meter, bytes_sent, n);
+	}
+	client_tcp_flush(c);
+}
+
+/* Queue message m, whose bytes are the stream's next, and write. */
+void
+client_tcp_send(struct client *c, struct msg *m)
+{
+	c->sent += m->size;
+	c->qlen++;
+	METER_ADD(c->ctx->meter, bytes_sent, m->size);
+	client_tcp_flush(c);
+}
+
+/* The connection is up: start sending. */
+static void
+client_tcp_up(struct client *c)
+{
+	int	 on = 1;
+
+	if (setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &on,
+	    sizeof(on)) == -1) {
+		METER_ADD(c->ctx->meter, connect_fail, 1);
+		client_close(c);
+		return;
+	}
+	client_up(c);
+	if (opt.mode == MODE_STREAM)
+		client_tcp_fill(c);
+	if (!c->dead && client_tcp_watch(c) == -1)
+		client_close(c);
+}
+
+/* Complete the messages that len more echoed bytes finish at now. */
+static void
+client_tcp_complete(struct client *c, size_t len, uint64_t now)
+{
+	struct msg	*m;
+	size_t		 off, take;
+
+	for (off = 0; off < len; off += take) {
+		m = &c->q[c->qhead];
+		take = m->size - m->got;
+		if (take > len - off)
+			take = len - off;
+		m->got += (uint32_t)take;
+		if (m->got < m->size)
+			break;
+		meter_record(c->ctx->meter, now > m->t_us ? now - m->t_us : 0,
+		    m->size);
+		client_pop(c);
+		if (opt.rate == 0 && !c->ctx->stopping) {
+			client_send(c, now);
+			if (c->dead)
+				return;
+		}
+	}
+}
+
+/* TCP read callback: check the echo, complete messages, send more. */
+static void
+client_tcp_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct client		*c = arg;
+	struct client_ctx	*ctx = c->ctx;
+	uint64_t		 now;
+	size_t			 len;
+	ssize_t			 n;
+
+	n = recv((int)fd, ctx->rbuf, CLIENT_RBUF_LEN, 0);
+	if (n <= 0) {
+		if (n == -1 && (errno == EAGAIN || errno == EINTR))
+			return;
+		/* Closed or reset under us. */
+		METER_ADD(ctx->meter, resets, 1);
+		client_close(c);
+		return;
+	}
+	now = now_us();
+	len = (size_t)n;
+	if (c->recvd + len > c->sent || pattern_check(ctx->pat,
+	    c->base + c->recvd, ctx->rbuf, len) != len) {
+		METER_ADD(ctx->meter, mismatches, 1);
+		client_close(c);
+		return;
+	}
+	c->recvd += len;
+	if (opt.mode == MODE_STREAM) {
+		METER_ADD(ctx->meter, bytes_recv, len);
+		client_tcp_fill(c);
+		return;
+	}
+	client_tcp_complete(c, len, now);
+}
+
+/* TCP write callback: the connect finished, or the socket takes more. */
+static void
+client_tcp_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct client	*c = arg;
+	socklen_t	 len = sizeof(int);
+	int		 err = 0;
+
+	if (!c->up) {
+		if (getsockopt((int)fd, SOL_SOCKET, SO_ERROR, &err,
+		    &len) == -1 || err != 0) {
+			METER_ADD(c->ctx->meter, connect_fail, 1);
+			client_close(c);
+			return;
+		}
+		client_tcp_up(c);
+		return;
+	}
+	if (opt.mode == MODE_STREAM)
+		client_tcp_fill(c);
+	else
+		client_tcp_flush(c);
+}
+
+/* Start connecting; writability will say when the connect finished. */
+void
+client_tcp_open(struct client *c)
+{
+	struct client_ctx	*ctx = c->ctx;
+	const struct addr	*a = &c->tgt->a;
+
+	c->fd = socket(a->ss.ss_family,
+	    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->fd == -1 || (connect(c->fd, (const struct sockaddr *)&a->ss,
+	    a->len) == -1 && errno != EINPROGRESS))
+		goto fail;
+	c->ev = event_new(ctx->base, c->fd, EV_READ | EV_PERSIST,
+	    client_tcp_read_cb, c);
+	c->wev = event_new(ctx->base, c->fd, EV_WRITE | EV_PERSIST,
+	    client_tcp_write_cb, c);
+	if (c->ev == NULL || c->wev == NULL ||
+	    event_add(c->ev, NULL) == -1 || event_add(c->wev, NULL) == -1)
+		goto fail;
+	c->wev_on = 1;
+	return;
+fail:
+	METER_ADD(ctx->meter, connect_fail, 1);
+	client_close(c);
+}

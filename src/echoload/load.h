@@ -1,0 +1,11 @@
+/* The load threads, and the main thread's measurement of them. */
+#ifndef ECHOD_LOAD_H
+#define ECHOD_LOAD_H
+
+struct report;
+
+int	load_start(void);
+void	load_run(struct report *);
+void	load_free(void);
+
+#endif

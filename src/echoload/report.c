@@ -1,0 +1,150 @@
+/* What echoload prints: the progress line, the final report and why. */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "echoload.h"
+#include "hist.h"
+#include "meter.h"
+#include "report.h"
+
+/* Print the progress line over the last one, on standard error. */
+void
+report_progress(double elapsed, double secs, const struct tally *s,
+    const struct tally *prev, const struct hist *iv)
+{
+	fprintf(stderr, "\r[%5.1fs] conns %" PRIu64 "/%u  msgs/s %.0f  MB/s "
+	    "%.2f  p50 %" PRIu64 "us  p99 %" PRIu64 "us  errors %" PRIu64
+	    "   ", elapsed, s->conns_up, opt.connections,
+	    (double)(s->msgs - prev->msgs) / secs,
+	    (double)(s->bytes_recv - prev->bytes_recv) / secs / 1e6,
+	    hist_percentile(iv, 50), hist_percentile(iv, 99),
+	    s->mismatches + s->resets + s->timeouts + s->connect_fail);
+}
+
+/* End the progress line. */
+void
+report_progress_end(void)
+{
+	fputc('\n', stderr);
+}
+
+/* Why the run failed, the first reason that applies; NULL if it did not. */
+static const char *
+report_failure(const struct tally *s, double loss)
+{
+	if (s->mismatches > 0)
+		return ("echoed data did not match what was sent");
+	if (s->resets > 0)
+		return ("connections were reset or closed");
+	if (s->connect_fail > 0)
+		return ("connections failed");
+	if (s->timeouts > 0)
+		return ("echoes did not come back in time");
+	if (opt.udp && loss > opt.max_loss)
+		return ("UDP loss above --max-loss");
+	if (s->overloaded > 0)
+		return ("more messages in flight than a connection can track");
+	if (s->msgs == 0 && s->bytes_recv == 0)
+		return ("nothing was echoed");
+	return (NULL);
+}
+
+/* Print the report as one JSON object. */
+static void
+report_json(const struct report *r, double loss, const char *why)
+{
+	const struct tally	*s = &r->s;
+	const struct hist	*h = &r->lat;
+	size_t			 i;
+
+	printf("{\"proto\":\"%s\",\"mode\":\"%s\",\"rate\":%.1f,"
+	    "\"connections\":%u,\"threads\":%u,\"size_min\":%zu,"
+	    "\"size_max\":%zu,\"seconds\":%.3f,\"ramp_seconds\":%.3f,"
+	    "\"targets\":[", opt.udp ? "udp" : "tcp",
+	    mode_names[opt.mode], opt.rate, opt.connections,
+	    opt.threads, opt.size_min, opt.size_max, r->secs, r->ramp_secs);
+	for (i = 0; i < opt.ntargets; i++)
+		printf("%s\"%s\"", i ? "," : "", opt.targets[i].name);
+	printf("],\"connections_up\":%" PRIu64 ",\"messages\":%"
+	    PRIu64 ",\"messages_per_sec\":%.1f,\"bytes_sent\":%"
+	    PRIu64 ",\"bytes_echoed\":%" PRIu64 ",\"mb_per_sec\":%.3f,"
+	    "\"latency_us\":{\"p50\":%" PRIu64 ",\"p90\":%" PRIu64
+	    ",\"p99\":%" PRIu64 ",\"p999\":%" PRIu64 ",\"max\":%" PRIu64
+	    ",\"mean\":%.1f,\"count\":%" PRIu64 "},\"errors\":{"
+	    "\"mismatched\":%" PRIu64 ",\"reset\":%" PRIu64
+	    ",\"timed_out\":%" PRIu64 ",\"connect_failed\":%" PRIu64
+	    ",\"overloaded\":%" PRIu64 "},\"udp\":{\"sent\":%" PRIu64
+	    ",\"lost\":%" PRIu64 ",\"late\":%" PRIu64 ",\"loss_percent\""
+	    ":%.4f},\"ok\":%s,\"failure\":%s%s%s}\n", s->conns_up,
+	    s->msgs, (double)s->msgs / r->secs, s->bytes_sent,
+	    s->bytes_recv, (double)s->bytes_recv / r->secs / 1e6,
+	    hist_percentile(h, 50), hist_percentile(h, 90),
+	    hist_percentile(h, 99), hist_percentile(h, 99.9),
+	    h->count ? h->max : 0, hist_mean(h), h->count,
+	    s->mismatches, s->resets, s->timeouts, s->connect_fail,
+	    s->overloaded, s->udp_sent, s->udp_lost, s->udp_late, loss,
+	    why == NULL ? "true" : "false", why == NULL ? "" : "\"",
+	    why == NULL ? "null" : why, why == NULL ? "" : "\"");
+}
+
+/* Print the report as text, a line a subject. */
+static void
+report_text(const struct report *r, double loss, const char *why)
+{
+	const struct tally	*s = &r->s;
+	const struct hist	*h = &r->lat;
+
+	printf("echoload: %s %s%s, %u connections, %u threads, size "
+	    "%zu-%zu, %.2f s (ramp %.2f s)\n", opt.udp ? "udp" : "tcp",
+	    mode_names[opt.mode], opt.rate > 0 ? " open-loop" : "",
+	    opt.connections, opt.threads, opt.size_min, opt.size_max,
+	    r->secs, r->ramp_secs);
+	printf("connections: %" PRIu64 " up, %" PRIu64 " failed\n",
+	    s->conns_up, s->connect_fail);
+	printf("messages:    %" PRIu64 " (%.1f/s)\n", s->msgs,
+	    (double)s->msgs / r->secs);
+	printf("bytes:       %" PRIu64 " sent, %" PRIu64 " echoed "
+	    "(%.2f MB/s)\n", s->bytes_sent, s->bytes_recv,
+	    (double)s->bytes_recv / r->secs / 1e6);
+	printf("latency us:  p50 %" PRIu64 "  p90 %" PRIu64 "  p99 %"
+	    PRIu64 "  p99.9 %" PRIu64 "  max %" PRIu64 "  mean %.1f\n",
+	    hist_percentile(h, 50), hist_percentile(h, 90),
+	    hist_percentile(h, 99), hist_percentile(h, 99.9),
+	    h->count ? h->max : 0, hist_mean(h));
+	printf("errors:      %" PRIu64 " mismatched, %" PRIu64 " reset, "
+	    "%" PRIu64 " timed out, %" PRIu64 " overloaded\n",
+	    s->mismatches, s->resets, s->timeouts, s->overloaded);
+	if (opt.udp)
+		printf("udp:         %" PRIu64 " sent, %" PRIu64 " lost "
+		    "(%.3f%%), %" PRIu64 " late\n", s->udp_sent,
+		    s->udp_lost, loss, s->udp_late);
+	printf("result:      %s%s\n", why == NULL ? "OK" : "FAILED: ",
+	    why == NULL ? "" : why);
+}
+
+/*
+ * Print the final report on standard output, as text or JSON.  Return 0
+ * if the run passed, 1 if it failed, -1 if the report could not be
+ * written.
+ */
+int
+report_print(const struct report *r)
+{
+	const struct tally	*s = &r->s;
+	double			 loss = 0.0;
+	const char		*why;
+
+	if (s->udp_sent > 0)
+		loss = 100.0 * (double)s->udp_lost / (double)s->udp_sent;
+	why = report_failure(s, loss);
+	if (opt.json)
+		report_json(r, loss, why);
+	else
+		report_text(r, loss, why);
+	if (fflush(stdout) == EOF || ferror(stdout))
+		return (-1);
+	return (why == NULL ? 0 : 1);
+}
