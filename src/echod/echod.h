@@ -1,8 +1,9 @@
 /*
  * The daemon's modules and the state they share.  Dependencies are meant
  * to point one way: main.c -> server.c (lifecycle, signals, drain) ->
- * worker.c (one thread and its loop) -> tcp.c and udp.c (listeners) ->
- * conn.c (one TCP client), with conf.c, log.c and src/common as leaves.
+ * worker.c (one thread and its loop) -> listener.c (a listener's life) ->
+ * tcp.c and udp.c (accepting, echoing datagrams) -> conn.c (one TCP
+ * client), with conf.c, log.c and src/common as leaves.
  */
 #ifndef ECHOD_H
 #define ECHOD_H
@@ -68,35 +69,41 @@ struct conn {
 };
 TAILQ_HEAD(conn_list, conn);
 
-/* A listening TCP socket of one worker. */
-struct tcp_listener {
-	TAILQ_ENTRY(tcp_listener)	 entry;
-	struct worker			*w;
-	struct evconnlistener		*lev;
-	struct event			*retry;	/* resume after a pause */
-	int				 paused;
-	int				 failing; /* accept errors logged */
-	int				 parked_fd; /* accepted, waits for a slot */
-	struct sockaddr_storage		 parked_sa;
-	socklen_t			 parked_len;
-	int				 parked_counted; /* in perip */
-	struct addr			 addr;	/* as configured */
-	int				 inherited; /* from systemd */
-	char				 name[ADDR_STRLEN];
+/* The TCP part of a listener (tcp.c's). */
+struct listener_tcp {
+	struct evconnlistener	*lev;
+	struct event		*retry;		/* resume after a pause */
+	int			 paused;
+	int			 failing;	/* accept errors logged */
+	int			 parked_fd;	/* accepted, waits for a slot */
+	struct sockaddr_storage	 parked_sa;
+	socklen_t		 parked_len;
+	int			 parked_counted; /* in perip */
 };
-TAILQ_HEAD(tcp_list, tcp_listener);
 
-/* A bound UDP socket of one worker. */
-struct udp_listener {
-	TAILQ_ENTRY(udp_listener)	 entry;
-	struct worker			*w;
-	int				 fd;
-	struct event			*ev;
-	struct addr			 addr;	/* as configured */
-	int				 inherited; /* from systemd */
-	char				 name[ADDR_STRLEN];
+/* The UDP part of a listener (udp.c's). */
+struct listener_udp {
+	int			 fd;
+	struct event		*ev;
 };
-TAILQ_HEAD(udp_list, udp_listener);
+
+/*
+ * A listening TCP socket or bound UDP socket of one worker.  listener.c
+ * owns its life; tcp.c and udp.c set up and release their own part.
+ */
+struct listener {
+	TAILQ_ENTRY(listener)	 entry;
+	struct worker		*w;
+	int			 type;		/* SOCK_STREAM or SOCK_DGRAM */
+	struct addr		 addr;		/* as configured */
+	int			 inherited;	/* from systemd */
+	char			 name[ADDR_STRLEN];
+	union {
+		struct listener_tcp	 tcp;	/* SOCK_STREAM */
+		struct listener_udp	 udp;	/* SOCK_DGRAM */
+	};
+};
+TAILQ_HEAD(listener_list, listener);
 
 /*
  * Counters.  Each worker is the only writer of its own, with a relaxed
@@ -188,8 +195,7 @@ struct worker {
 	int			 started;
 	int			 ended;		/* main thread: its loop is over */
 	struct event_base	*base;
-	struct tcp_list		 tcps;
-	struct udp_list		 udps;
+	struct listener_list	 listeners;	/* TCP and UDP */
 	struct conn_list	 conns;
 	size_t			 nconns;
 	struct stats		 stats;
@@ -275,19 +281,25 @@ int	worker_send(struct worker *, const struct worker_cmd *);
 void	worker_conn_gone(struct worker *);
 void	worker_free(struct worker *);
 
+/* listener.c */
+int	listener_attach(struct worker *, int, int, const struct addr *,
+	    const char *, int);
+void	listener_close(struct listener *);
+void	listener_close_addr(struct worker *, int, const struct addr *);
+void	listener_drain_all(struct worker *);
+void	listener_close_all(struct worker *);
+
 /* tcp.c */
-int	tcp_attach(struct worker *, int, const struct addr *, const char *,
-	    int);
-void	tcp_pause(struct tcp_listener *, unsigned);
-void	tcp_accept_queued(struct tcp_listener *);
-void	tcp_close(struct tcp_listener *);
+int	tcp_listener_init(struct listener *, int);
+void	tcp_listener_fini(struct listener *);
+void	tcp_pause(struct listener *, unsigned);
+void	tcp_accept_queued(struct listener *);
 
 /* udp.c */
 struct udp_batch *udp_batch_new(void);
 void	udp_batch_free(struct udp_batch *);
-int	udp_attach(struct worker *, int, const struct addr *, const char *,
-	    int);
-void	udp_close(struct udp_listener *);
+int	udp_listener_init(struct listener *, int);
+void	udp_listener_fini(struct listener *);
 
 /* conn.c */
 void	conn_new(struct worker *, int, const struct sockaddr *, socklen_t,

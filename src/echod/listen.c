@@ -180,8 +180,8 @@ listen_addr(struct server *srv, int type, const struct addr *a,
 	}
 	for (k = 0; k < srv->nworkers; k++) {
 		if (!running) {
-			if ((type == SOCK_STREAM ? tcp_attach : udp_attach)(
-			    &srv->workers[k], fds[k], a, name, 0) == -1)
+			if (listener_attach(&srv->workers[k], type, fds[k], a,
+			    name, 0) == -1)
 				rc = -1;
 			continue;
 		}
@@ -236,8 +236,8 @@ listen_adopt(struct server *srv, const int *fds, int n)
 				log_msg(LOG_ERR, "dup: %s", strerror(errno));
 				return (EX_OSERR);
 			}
-			if ((type == SOCK_STREAM ? tcp_attach : udp_attach)(
-			    &srv->workers[k], fd, &a, name, 1) == -1)
+			if (listener_attach(&srv->workers[k], type, fd, &a,
+			    name, 1) == -1)
 				return (EX_OSERR);
 		}
 		log_notice("listening on %s %s (from systemd)",

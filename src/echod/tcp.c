@@ -1,6 +1,6 @@
 /*
- * TCP listeners: each worker has one per address and hands what it accepts
- * to conn.c.  Accepting pauses (and the clients wait in the backlog) when
+ * TCP's part of a listener (listener.c): each worker has one per address
+ * and hands what it accepts to conn.c.  Accepting pauses (and the clients wait in the backlog) when
  * max_connections is reached or descriptors or memory run out.
  */
 #include "config.h"
@@ -8,8 +8,6 @@
 #include <sys/socket.h>
 #include <errno.h>
 #include <stdatomic.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -24,7 +22,7 @@
 #define TCP_ERROR_PAUSE_MS	250	/* wait after EMFILE, ENOBUFS, ... */
 #define TCP_DRAIN_ACCEPTS	65536	/* at most a full backlog's worth */
 
-static int	tcp_unpark(struct tcp_listener *, int);
+static int	tcp_unpark(struct listener *, int);
 
 /* Tell whether max_connections leaves no room. */
 static int
@@ -38,14 +36,14 @@ tcp_at_limit(struct server *srv)
 
 /* Stop accepting on l and look again after ms milliseconds. */
 void
-tcp_pause(struct tcp_listener *l, unsigned ms)
+tcp_pause(struct listener *l, unsigned ms)
 {
 	struct timeval	 tv = units_timeval(ms);
 
-	if (!l->paused && evconnlistener_disable(l->lev) == -1)
+	if (!l->tcp.paused && evconnlistener_disable(l->tcp.lev) == -1)
 		log_warnx("tcp %s: cannot pause accepting", l->name);
-	l->paused = 1;
-	if (evtimer_add(l->retry, &tv) == -1)
+	l->tcp.paused = 1;
+	if (evtimer_add(l->tcp.retry, &tv) == -1)
 		log_warnx("tcp %s: cannot arm timer", l->name);
 }
 
@@ -53,7 +51,7 @@ tcp_pause(struct tcp_listener *l, unsigned ms)
 static void
 tcp_retry_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct tcp_listener	*l = arg;
+	struct listener		*l = arg;
 	struct server		*srv = l->w->srv;
 
 	/* A parked client first: it has waited longest. */
@@ -63,8 +61,8 @@ tcp_retry_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (atomic_exchange(&srv->at_limit, 0))
 		log_notice("below max_connections again: accepting");
-	l->paused = 0;
-	if (evconnlistener_enable(l->lev) == -1)
+	l->tcp.paused = 0;
+	if (evconnlistener_enable(l->tcp.lev) == -1)
 		log_warnx("tcp %s: cannot resume accepting", l->name);
 }
 
@@ -96,14 +94,16 @@ tcp_slot(struct server *srv, int draining)
  * refused.  The listener then pauses, so it holds one at most.
  */
 static void
-tcp_park(struct tcp_listener *l, int fd, const struct sockaddr *sa,
+tcp_park(struct listener *l, int fd, const struct sockaddr *sa,
     socklen_t salen, int counted)
 {
-	l->parked_fd = fd;
-	memcpy(&l->parked_sa, sa, salen < sizeof(l->parked_sa) ? salen :
-	    sizeof(l->parked_sa));
-	l->parked_len = salen;
-	l->parked_counted = counted;
+	struct listener_tcp	*t = &l->tcp;
+
+	t->parked_fd = fd;
+	memcpy(&t->parked_sa, sa, salen < sizeof(t->parked_sa) ? salen :
+	    sizeof(t->parked_sa));
+	t->parked_len = salen;
+	t->parked_counted = counted;
 	STAT_ADD(&l->w->stats, limit_waits, 1);
 }
 
@@ -112,17 +112,18 @@ tcp_park(struct tcp_listener *l, int fd, const struct sockaddr *sa,
  * -1 if it must wait on, 1 if it took the last slot, else 0.
  */
 static int
-tcp_unpark(struct tcp_listener *l, int draining)
+tcp_unpark(struct listener *l, int draining)
 {
-	int	 slot;
+	struct listener_tcp	*t = &l->tcp;
+	int			 slot;
 
-	if (l->parked_fd == -1)
+	if (t->parked_fd == -1)
 		return (0);
 	if ((slot = tcp_slot(l->w->srv, draining)) == -1)
 		return (-1);
-	conn_new(l->w, l->parked_fd, (struct sockaddr *)&l->parked_sa,
-	    l->parked_len, l->parked_counted);
-	l->parked_fd = -1;
+	conn_new(l->w, t->parked_fd, (struct sockaddr *)&t->parked_sa,
+	    t->parked_len, t->parked_counted);
+	t->parked_fd = -1;
 	return (slot);
 }
 
@@ -132,7 +133,7 @@ tcp_unpark(struct tcp_listener *l, int draining)
  * Return 1 if the listeners must pause (the last slot is taken), else 0.
  */
 static int
-tcp_admit(struct tcp_listener *l, int fd, struct sockaddr *sa,
+tcp_admit(struct listener *l, int fd, struct sockaddr *sa,
     socklen_t salen, int draining)
 {
 	struct worker		*w = l->w;
@@ -165,15 +166,16 @@ tcp_admit(struct tcp_listener *l, int fd, struct sockaddr *sa,
 static void
 tcp_pause_all(struct worker *w)
 {
-	struct tcp_listener	*each;
+	struct listener		*each;
 	struct server		*srv = w->srv;
 
 	if (!atomic_exchange(&srv->at_limit, 1))
 		log_warnx("max_connections (%zu) reached: not accepting until "
 		    "a connection closes", atomic_load_explicit(
 		    &srv->live.max_connections, memory_order_relaxed));
-	TAILQ_FOREACH(each, &w->tcps, entry)
-		tcp_pause(each, TCP_LIMIT_POLL_MS);
+	TAILQ_FOREACH(each, &w->listeners, entry)
+		if (each->type == SOCK_STREAM)
+			tcp_pause(each, TCP_LIMIT_POLL_MS);
 }
 
 /* Callback for a new connection on a listener. */
@@ -181,10 +183,10 @@ static void
 tcp_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
-	struct tcp_listener	*l = arg;
+	struct listener	*l = arg;
 
-	if (l->failing) {
-		l->failing = 0;
+	if (l->tcp.failing) {
+		l->tcp.failing = 0;
 		log_notice("tcp %s: accepting again", l->name);
 	}
 	if (tcp_admit(l, (int)fd, sa, (socklen_t)salen, 0))
@@ -198,13 +200,14 @@ tcp_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
  * lose what they sent.
  */
 void
-tcp_accept_queued(struct tcp_listener *l)
+tcp_accept_queued(struct listener *l)
 {
 	struct sockaddr_storage	 ss;
 	socklen_t		 len;
-	int			 fd, lfd = (int)evconnlistener_get_fd(l->lev);
+	int			 fd, lfd;
 	unsigned		 n, i;
 
+	lfd = (int)evconnlistener_get_fd(l->tcp.lev);
 	(void)tcp_unpark(l, 1);
 	for (i = n = 0; i < TCP_DRAIN_ACCEPTS; i++) {
 		len = sizeof(ss);
@@ -238,12 +241,12 @@ tcp_accept_queued(struct tcp_listener *l)
 static void
 tcp_error_cb(struct evconnlistener *lev, void *arg)
 {
-	struct tcp_listener	*l = arg;
+	struct listener		*l = arg;
 	int			 err = EVUTIL_SOCKET_ERROR();
 
 	STAT_ADD(&l->w->stats, accept_errors, 1);
-	if (!l->failing) {
-		l->failing = 1;
+	if (!l->tcp.failing) {
+		l->tcp.failing = 1;
 		log_warnx("tcp %s: accept: %s; retrying every %d ms", l->name,
 		    strerror(err), TCP_ERROR_PAUSE_MS);
 	}
@@ -251,60 +254,49 @@ tcp_error_cb(struct evconnlistener *lev, void *arg)
 }
 
 /*
- * Make worker w accept on the listening socket fd, which it then owns;
- * a is the address as configured, name as bound.  Return 0, or -1 after
- * closing fd (logged).
+ * Set up the TCP part of l: accept on the listening socket fd, which l
+ * then owns.  Return 0, or -1 after closing fd (logged).
  */
 int
-tcp_attach(struct worker *w, int fd, const struct addr *a, const char *name,
-    int inherited)
+tcp_listener_init(struct listener *l, int fd)
 {
-	struct tcp_listener	*l;
+	struct listener_tcp	*t = &l->tcp;
 
-	if ((l = calloc(1, sizeof(*l))) == NULL) {
-		log_msg(LOG_ERR, "tcp %s: %s", name, strerror(errno));
-		close(fd);
-		return (-1);
-	}
-	l->w = w;
-	l->addr = *a;
-	l->inherited = inherited;
-	l->parked_fd = -1;
-	snprintf(l->name, sizeof(l->name), "%s", name);
-	if ((l->retry = evtimer_new(w->base, tcp_retry_cb, l)) == NULL) {
-		log_msg(LOG_ERR, "tcp %s: cannot create timer", name);
-		close(fd);
-		free(l);
-		return (-1);
+	t->parked_fd = -1;
+	if ((t->retry = evtimer_new(l->w->base, tcp_retry_cb, l)) == NULL) {
+		log_msg(LOG_ERR, "tcp %s: cannot create timer", l->name);
+		goto close_fd;
 	}
 	/* Backlog 0: already listening; -1 would listen(fd, 128) again. */
-	l->lev = evconnlistener_new(w->base, tcp_accept_cb, l,
+	t->lev = evconnlistener_new(l->w->base, tcp_accept_cb, l,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
-	if (l->lev == NULL) {
-		log_msg(LOG_ERR, "tcp %s: cannot create listener", name);
-		close(fd);
-		event_free(l->retry);
-		free(l);
-		return (-1);
+	if (t->lev == NULL) {
+		log_msg(LOG_ERR, "tcp %s: cannot create listener", l->name);
+		goto free_retry;
 	}
-	evconnlistener_set_error_cb(l->lev, tcp_error_cb);
-	TAILQ_INSERT_TAIL(&w->tcps, l, entry);
+	evconnlistener_set_error_cb(t->lev, tcp_error_cb);
 	return (0);
+
+free_retry:
+	event_free(t->retry);
+close_fd:
+	close(fd);
+	return (-1);
 }
 
-/* Stop listening and free the listener. */
+/* Stop listening: release the TCP part of l (listener_close frees l). */
 void
-tcp_close(struct tcp_listener *l)
+tcp_listener_fini(struct listener *l)
 {
+	struct listener_tcp	*t = &l->tcp;
+
 	/* Still parked: the worker is being freed (tcp_accept_queued). */
-	if (l->parked_fd != -1) {
-		close(l->parked_fd);
-		if (l->parked_counted)
+	if (t->parked_fd != -1) {
+		close(t->parked_fd);
+		if (t->parked_counted)
 			perip_del(&l->w->srv->perip,
-			    (struct sockaddr *)&l->parked_sa);
+			    (struct sockaddr *)&t->parked_sa);
 	}
-	TAILQ_REMOVE(&l->w->tcps, l, entry);
-	evconnlistener_free(l->lev);
-	event_free(l->retry);
-	free(l);
+	evconnlistener_free(t->lev);
+	event_free(t->retry);
 }

@@ -10,7 +10,6 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -87,13 +86,13 @@ udp_reply_from(struct msghdr *mh)
 
 /* Send back the n replies in b->out; drop and count what cannot go now. */
 static void
-udp_reply(struct udp_listener *u, struct udp_batch *b, int n)
+udp_reply(struct listener *u, struct udp_batch *b, int n)
 {
 	uint64_t bytes;
 	int	 i = 0, sent, k;
 
 	while (i < n) {
-		sent = sendmmsg(u->fd, &b->out[i], (unsigned)(n - i), 0);
+		sent = sendmmsg(u->udp.fd, &b->out[i], (unsigned)(n - i), 0);
 		if (sent > 0) {
 			for (k = i, bytes = 0; k < i + sent; k++)
 				bytes += b->out[k].msg_hdr.msg_iov->iov_len;
@@ -121,7 +120,7 @@ udp_reply(struct udp_listener *u, struct udp_batch *b, int n)
 static void
 udp_read_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct udp_listener	*u = arg;
+	struct listener		*u = arg;
 	struct udp_batch	*b = u->w->udp;
 	const struct guard	*g = u->w->guard;
 	struct timespec		 ts;
@@ -185,56 +184,43 @@ udp_read_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * Make worker w echo on the bound UDP socket fd, which it then owns; a is
- * the address as configured, name as bound.  Return 0, or -1 after closing
- * fd (logged).
+ * Set up the UDP part of u: echo on the bound socket fd, which u then
+ * owns.  Return 0, or -1 after closing fd (logged).
  */
 int
-udp_attach(struct worker *w, int fd, const struct addr *a, const char *name,
-    int inherited)
+udp_listener_init(struct listener *u, int fd)
 {
-	struct udp_listener	*u;
-	int			 on = 1;
+	int	 on = 1;
 
-	if ((u = calloc(1, sizeof(*u))) == NULL) {
-		log_msg(LOG_ERR, "udp %s: %s", name, strerror(errno));
-		close(fd);
-		return (-1);
-	}
-	u->w = w;
-	u->fd = fd;
+	u->udp.fd = fd;
 	/* Learn each datagram's destination, to answer from it. */
-	if (a->ss.ss_family == AF_INET6 ? setsockopt(fd, IPPROTO_IPV6,
+	if (u->addr.ss.ss_family == AF_INET6 ? setsockopt(fd, IPPROTO_IPV6,
 	    IPV6_RECVPKTINFO, &on, sizeof(on)) : setsockopt(fd, IPPROTO_IP,
 	    IP_PKTINFO, &on, sizeof(on))) {
-		log_msg(LOG_ERR, "udp %s: pktinfo: %s", name, strerror(errno));
-		close(fd);
-		free(u);
-		return (-1);
+		log_msg(LOG_ERR, "udp %s: pktinfo: %s", u->name,
+		    strerror(errno));
+		goto close_fd;
 	}
-	u->addr = *a;
-	u->inherited = inherited;
-	snprintf(u->name, sizeof(u->name), "%s", name);
-	u->ev = event_new(w->base, u->fd, EV_READ | EV_PERSIST, udp_read_cb,
-	    u);
-	if (u->ev == NULL || event_add(u->ev, NULL) == -1) {
-		log_msg(LOG_ERR, "udp %s: cannot create event", name);
-		if (u->ev != NULL)
-			event_free(u->ev);
-		close(u->fd);
-		free(u);
-		return (-1);
+	u->udp.ev = event_new(u->w->base, fd, EV_READ | EV_PERSIST,
+	    udp_read_cb, u);
+	if (u->udp.ev == NULL || event_add(u->udp.ev, NULL) == -1) {
+		log_msg(LOG_ERR, "udp %s: cannot create event", u->name);
+		goto free_ev;
 	}
-	TAILQ_INSERT_TAIL(&w->udps, u, entry);
 	return (0);
+
+free_ev:
+	if (u->udp.ev != NULL)
+		event_free(u->udp.ev);
+close_fd:
+	close(fd);
+	return (-1);
 }
 
-/* Stop echoing on the socket and free it. */
+/* Stop echoing: release the UDP part of u (listener_close frees u). */
 void
-udp_close(struct udp_listener *u)
+udp_listener_fini(struct listener *u)
 {
-	TAILQ_REMOVE(&u->w->udps, u, entry);
-	event_free(u->ev);
-	close(u->fd);
-	free(u);
+	event_free(u->udp.ev);
+	close(u->udp.fd);
 }

@@ -27,25 +27,12 @@
 static void
 worker_drain(struct worker *w)
 {
-	struct tcp_listener	*l;
-	struct conn		*c, *next;
+	struct conn	*c, *next;
 
 	if (w->draining)
 		return;
 	w->draining = 1;
-	/*
-	 * Clients the kernel has already connected are ours to drain too:
-	 * closing a listener resets what waits in its backlog.  Not so for
-	 * a socket systemd passed, which stays open in systemd for the next
-	 * echod to serve.
-	 */
-	TAILQ_FOREACH(l, &w->tcps, entry)
-		if (!l->inherited)
-			tcp_accept_queued(l);
-	while (!TAILQ_EMPTY(&w->tcps))
-		tcp_close(TAILQ_FIRST(&w->tcps));
-	while (!TAILQ_EMPTY(&w->udps))
-		udp_close(TAILQ_FIRST(&w->udps));
+	listener_drain_all(w);
 	for (c = TAILQ_FIRST(&w->conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
 		conn_drain(c);	/* may free c, never another */
@@ -64,30 +51,6 @@ worker_cut(struct worker *w)
 	while ((c = TAILQ_FIRST(&w->conns)) != NULL)
 		conn_cut(c);
 	event_base_loopexit(w->base, NULL);
-}
-
-/* Close this worker's own listeners of a type on a configured address. */
-static void
-worker_del(struct worker *w, int type, const struct addr *a)
-{
-	struct tcp_listener	*l, *lnext;
-	struct udp_listener	*u, *unext;
-
-	if (type == SOCK_STREAM) {
-		for (l = TAILQ_FIRST(&w->tcps); l != NULL; l = lnext) {
-			lnext = TAILQ_NEXT(l, entry);
-			if (!l->inherited && addr_equal(&l->addr, a)) {
-				tcp_accept_queued(l);
-				tcp_close(l);
-			}
-		}
-		return;
-	}
-	for (u = TAILQ_FIRST(&w->udps); u != NULL; u = unext) {
-		unext = TAILQ_NEXT(u, entry);
-		if (!u->inherited && addr_equal(&u->addr, a))
-			udp_close(u);
-	}
 }
 
 /* Carry out one command from the main thread. */
@@ -114,13 +77,12 @@ worker_do(struct worker *w, const struct worker_cmd *cmd)
 	case WORKER_CMD_ADD:
 		if (w->draining)
 			close(cmd->fd);
-		else if (cmd->type == SOCK_STREAM)
-			tcp_attach(w, cmd->fd, &cmd->addr, cmd->name, 0);
 		else
-			udp_attach(w, cmd->fd, &cmd->addr, cmd->name, 0);
+			(void)listener_attach(w, cmd->type, cmd->fd,
+			    &cmd->addr, cmd->name, 0);
 		break;
 	case WORKER_CMD_DEL:
-		worker_del(w, cmd->type, &cmd->addr);
+		listener_close_addr(w, cmd->type, &cmd->addr);
 		break;
 	}
 }
@@ -227,7 +189,7 @@ worker_send(struct worker *w, const struct worker_cmd *cmd)
 void
 worker_conn_gone(struct worker *w)
 {
-	struct tcp_listener	*l;
+	struct listener	*l;
 
 	if (w->draining) {
 		if (w->nconns == 0)
@@ -235,8 +197,8 @@ worker_conn_gone(struct worker *w)
 		return;
 	}
 	/* A slot or a descriptor is free: paused listeners look again now. */
-	TAILQ_FOREACH(l, &w->tcps, entry)
-		if (l->paused)
+	TAILQ_FOREACH(l, &w->listeners, entry)
+		if (l->type == SOCK_STREAM && l->tcp.paused)
 			tcp_pause(l, 0);
 }
 
@@ -248,8 +210,7 @@ worker_init(struct worker *w, struct server *srv, int id)
 	w->id = id;
 	w->srv = srv;
 	w->cmd_pipe[0] = w->cmd_pipe[1] = -1;
-	TAILQ_INIT(&w->tcps);
-	TAILQ_INIT(&w->udps);
+	TAILQ_INIT(&w->listeners);
 	TAILQ_INIT(&w->conns);
 	if ((w->base = event_base_new()) == NULL) {
 		log_msg(LOG_ERR, "worker %d: cannot create event base", id);
@@ -364,10 +325,7 @@ worker_discard_cmds(struct worker *w)
 void
 worker_free(struct worker *w)
 {
-	while (!TAILQ_EMPTY(&w->tcps))
-		tcp_close(TAILQ_FIRST(&w->tcps));
-	while (!TAILQ_EMPTY(&w->udps))
-		udp_close(TAILQ_FIRST(&w->udps));
+	listener_close_all(w);
 	w->draining = 1;
 	while (!TAILQ_EMPTY(&w->conns))
 		conn_free(TAILQ_FIRST(&w->conns));
