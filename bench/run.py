@@ -3,12 +3,16 @@
 Python asyncio echo server, same echoload settings, one run.
 
 usage: bench/run.py [--runs N] [--duration SECONDS] [--quick]
+                    [--clients echoload|epoll|both]
 
 Prints, per scenario and server, the medians over the runs of messages/s,
 MB/s, p50/p99 latency and the server's CPU use, with the ratio of echod to
-each reference; then system calls per echoed message (strace -c) and RSS
-per idle connection.  Server and client are pinned to different CPUs
-where the machine has two or more; the header says what was pinned."""
+each reference; then, for TCP ping-pong, echod's CPU per echo against the
+epoll loop's as two independent clients see it (echoload and
+bench/epoll_client, a minimal epoll client; --clients picks them); then
+system calls per echoed message (strace -c) and RSS per idle connection.
+Server and client are pinned to different CPUs where the machine has two
+or more; the header says what was pinned."""
 import argparse
 import json
 import os
@@ -29,6 +33,8 @@ ECHOD = os.environ.get("ECHOD", os.path.join(BUILD, "echod"))
 ECHOLOAD = os.environ.get("ECHOLOAD", os.path.join(BUILD, "echoload"))
 EPOLL = os.environ.get("EPOLL_ECHO", os.path.join(BUILD, "bench",
                                                   "epoll_echo"))
+EPOLL_CLIENT = os.environ.get("EPOLL_CLIENT", os.path.join(BUILD, "bench",
+                                                          "epoll_client"))
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") \
     else sys.executable
 
@@ -39,6 +45,15 @@ SCENARIOS = [
     ("tcp stream 16KiB x10", ["-c", "10", "-m", "stream", "-s", "16k"]),
     ("udp pingpong 64B x50", ["-u", "-c", "50", "-s", "64"]),
 ]
+
+# The ping-pong scenarios measured with both clients: name, connections,
+# message size.
+PINGPONG = [
+    ("tcp pingpong 64B x100", 100, 64),
+    ("tcp pingpong 64B x1000", 1000, 64),
+]
+CLIENT_WARMUP = 1.0     # epoll_client's own warm-up before each window
+SAMPLE_EVERY = 0.02     # seconds between samples of the CPU counters
 
 
 def free_port():
@@ -134,6 +149,156 @@ def load(server, args, duration, pin):
     return rep
 
 
+def cpu_ticks_or_none(pid):
+    try:
+        return cpu_ticks(pid)
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def at(samples, t, i):
+    """Counter i of (time, counters...) samples, interpolated at time t."""
+    prev = None
+    for s in samples:
+        if s[i] is None:
+            continue
+        if s[0] >= t:
+            if prev is None or s[0] == prev[0]:
+                return s[i]
+            return prev[i] + (s[i] - prev[i]) * (t - prev[0]) / \
+                (s[0] - prev[0])
+        prev = s
+    return prev[i] if prev else 0
+
+
+def drive(client, server, conns, size, duration, pin):
+    """One ping-pong run of client ("echoload" or "epoll") against server;
+    the server's and the client's CPU over the client's measured window
+    only, from their utime+stime sampled every SAMPLE_EVERY seconds."""
+    addr = "127.0.0.1:%d" % server.port
+    if client == "echoload":
+        cmd = [ECHOLOAD, "--json", "-q", "-d", "%gs" % duration, "-c",
+               str(conns), "-s", str(size), addr]
+    else:
+        cmd = [EPOLL_CLIENT, "-c", str(conns), "-s", str(size), "-d",
+               "%g" % duration, "-w", "%g" % CLIENT_WARMUP, addr]
+    if pin is not None:
+        cmd = ["taskset", "-c", pin] + cmd
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=raise_nofile)
+    t0 = time.monotonic()
+    deadline = t0 + duration + CLIENT_WARMUP + 60
+    samples = []
+    while True:
+        samples.append((time.monotonic(), cpu_ticks(server.pid),
+                        cpu_ticks_or_none(proc.pid)))
+        if proc.poll() is not None:
+            break
+        if time.monotonic() > deadline:
+            proc.kill()
+            proc.wait()
+            raise SystemExit("%s did not finish" % " ".join(cmd))
+        time.sleep(SAMPLE_EVERY)
+    out, err = proc.communicate()
+    try:
+        rep = json.loads(out)
+    except ValueError:
+        raise SystemExit("%s: no report (exit %d): %s" % (
+            client, proc.returncode, err.strip()))
+    # The window, in our clock: both clients time it from their start.
+    if client == "echoload":
+        start, ok = rep["ramp_seconds"], rep["ok"]
+    else:
+        start, ok = rep["window_start"], rep["ok"]
+    if not ok:
+        print("  warning: %s -c %d -s %d on %s failed: %s" % (
+            client, conns, size, server.name, out.strip()),
+            file=sys.stderr)
+    t_a, t_b = t0 + start, t0 + start + rep["seconds"]
+    hz = os.sysconf("SC_CLK_TCK")
+    srv = (at(samples, t_b, 1) - at(samples, t_a, 1)) / hz
+    cli = (at(samples, t_b, 2) - at(samples, t_a, 2)) / hz
+    secs = rep["seconds"] or 1
+    msgs = rep["messages"]
+    return {"rt_per_sec": rep["messages_per_sec"],
+            "server_cpu": srv / secs,
+            "client_cpu": cli / secs,
+            "cpu_s_per_m": srv * 1e6 / msgs if msgs else 0,
+            "ok": ok}
+
+
+def two_clients(clients, runs, duration, spin, cpin):
+    """echod-1 and the epoll loop, each driven by each client, the runs
+    interleaved (server order alternating) so that both servers see the
+    same moments of a noisy machine."""
+    servers = ("echod-1", "epoll")
+    res = {}
+    for sname, conns, size in PINGPONG:
+        srvs = {name: Server(name, spin) for name in servers}
+        try:
+            # echoload's discarded warm-up, as above; epoll_client warms
+            # up inside every run.
+            if "echoload" in clients:
+                for name in servers:
+                    drive("echoload", srvs[name], conns, size, 1.0, cpin)
+            for r in range(runs):
+                order = servers if r % 2 == 0 else servers[::-1]
+                for client in clients:
+                    for name in order:
+                        res.setdefault((sname, client, name), []).append(
+                            drive(client, srvs[name], conns, size,
+                                  duration, cpin))
+        finally:
+            for srv in srvs.values():
+                srv.stop()
+    return res
+
+
+def print_two_clients(res, clients, runs, spin, cpin):
+    names = {"echoload": "echoload", "epoll": "epoll_client"}
+    print("TCP ping-pong, echod-1 against the epoll loop with two clients "
+          "(%s; runs interleaved between the servers; server CPU = its "
+          "utime+stime over the client's measured window only; medians of "
+          "%d):" % ("servers on CPU %s, client on CPU %s" % (spin, cpin)
+                    if spin else "not pinned", runs))
+    hdr = "%-24s %-13s %-8s %10s %8s %12s %10s" % (
+        "scenario", "client", "server", "rt/s", "srv CPU",
+        "srv CPU s/M", "client CPU")
+    print(hdr)
+    print("-" * len(hdr))
+    for sname, _, _ in PINGPONG:
+        for client in clients:
+            for name in ("echod-1", "epoll"):
+                reps = res[(sname, client, name)]
+                print("%-24s %-13s %-8s %10.0f %7.0f%% %12.2f %9.0f%%" % (
+                    sname, names[client], name,
+                    median(reps, lambda r: r["rt_per_sec"]),
+                    100 * median(reps, lambda r: r["server_cpu"]),
+                    median(reps, lambda r: r["cpu_s_per_m"]),
+                    100 * median(reps, lambda r: r["client_cpu"])))
+        print()
+    print("srv CPU s/M: server CPU seconds per million echoes (= us per "
+          "echo)\n")
+    print("efficiency: epoll's CPU per echo / echod-1's (medians; 1.0: as "
+          "efficient, lower: echod costs more; per-run pairs in brackets)")
+    for sname, _, _ in PINGPONG:
+        parts = []
+        for client in clients:
+            e = res[(sname, client, "echod-1")]
+            p = res[(sname, client, "epoll")]
+            ecpu = median(e, lambda r: r["cpu_s_per_m"])
+            pcpu = median(p, lambda r: r["cpu_s_per_m"])
+            pairs = [b["cpu_s_per_m"] / a["cpu_s_per_m"]
+                     for a, b in zip(e, p) if a["cpu_s_per_m"]]
+            parts.append("%s %.2fx%s" % (
+                names[client], pcpu / ecpu if ecpu else 0,
+                " [%.2f-%.2f]" % (min(pairs), max(pairs))
+                if len(pairs) > 1 else ""))
+        print("  %-24s %s" % (sname, "; ".join(parts)))
+    print()
+
+
 def median(reps, key):
     return statistics.median(key(r) for r in reps)
 
@@ -186,10 +351,17 @@ def main():
     ap.add_argument("--duration", type=float, default=3.0)
     ap.add_argument("--quick", action="store_true",
                     help="one short run of each, to check the bench works")
+    ap.add_argument("--clients", choices=("echoload", "epoll", "both"),
+                    default="both", help="the clients that measure "
+                    "ping-pong CPU per echo, echod-1 against the epoll "
+                    "loop: echoload, bench/epoll_client, or both")
     a = ap.parse_args()
     if a.quick:
         a.runs, a.duration = 1, 1.0
-    for tool in (ECHOD, ECHOLOAD, EPOLL):
+    clients = ("echoload", "epoll") if a.clients == "both" else \
+        (a.clients,)
+    for tool in (ECHOD, ECHOLOAD, EPOLL) + \
+            ((EPOLL_CLIENT,) if "epoll" in clients else ()):
         if not os.path.exists(tool):
             raise SystemExit("%s is missing: run 'make bench'" % tool)
     raise_nofile()
@@ -257,6 +429,9 @@ def main():
                     rcpu / cpu if cpu else 0))
             print("  %-24s %-10s %s" % (sname, e, "; ".join(parts)))
     print()
+
+    res = two_clients(clients, a.runs, a.duration, spin, cpin)
+    print_two_clients(res, clients, a.runs, spin, cpin)
 
     if shutil.which("strace"):
         print("system calls per echoed message (tcp pingpong 64B x100, "
