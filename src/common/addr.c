@@ -30,7 +30,7 @@ addr_parse_port(const char *s, in_port_t *port)
 
 /*
  * Parse the scope of a link-local IPv6 address, the part after '%': an
- * interface index, or a name kept in a->ifname for net.c to look up when
+ * interface index, or a name kept in a->ifname for listen.c to look up when
  * binding (so that parsing needs no interface of this host).  Return 0,
  * or -1 with a reason in *why.
  */

@@ -455,7 +455,7 @@ conn_quiet_left(struct conn *c, uint64_t *left)
 	*left = ti.tcpi_last_data_recv >= quiet ? 0 :
 	    quiet - ti.tcpi_last_data_recv;
 	/*
-	 * A pause of ours (conn_resume) and TCP memory pressure (server.c)
+	 * A pause of ours (conn_resume) and TCP memory pressure (memory.c)
 	 * delay what the client still has in flight.
 	 */
 	hold = atomic_load_explicit(&c->w->srv->drain_hold_ms,

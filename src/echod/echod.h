@@ -203,9 +203,8 @@ struct worker {
 	int			 cmd_pipe[2];	/* commands from the main thread */
 	struct event		*cmd_ev;
 	struct event		*send_ev;	/* main: the pipe takes more */
-#define WORKER_QUEUE	64
-	struct worker_cmd	 queue[WORKER_QUEUE]; /* main: not yet sent */
-	size_t			 nqueued;
+	struct worker_cmd	*queue;		/* main: not yet sent */
+	size_t			 nqueued, queuecap;
 	struct event		*heartbeat_ev;	/* for systemd's watchdog */
 	_Atomic uint64_t	 heartbeat;
 	struct udp_batch	*udp;
@@ -227,6 +226,7 @@ struct server {
 	int			 activated;	/* sockets came from systemd */
 	_Atomic size_t		 nconns;	/* across all workers */
 	_Atomic int		 at_limit;	/* max_connections reached */
+	_Atomic unsigned	 nparked;	/* clients waiting, accepted */
 	struct event		*sigterm, *sigint, *sighup, *sigusr1;
 	struct event		*shutdown_timer;
 	struct event		*status_timer;

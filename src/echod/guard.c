@@ -7,9 +7,7 @@
  */
 #include "config.h"
 
-#include <sys/random.h>
 #include <netinet/in.h>
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -53,20 +53,20 @@
 #define HTTP_DISCARD_READS	16	/* recvs per wake-up, at most */
 
 /* The answers the endpoint gives, in the order of their counters. */
-enum http_status {
-	HTTP_OK,
-	HTTP_BAD_REQUEST,
-	HTTP_NOT_FOUND,
-	HTTP_BAD_METHOD,
-	HTTP_TOO_LARGE,
-	HTTP_NSTATUS
+enum http_answer {
+	ANSWER_OK,
+	ANSWER_BAD_REQUEST,
+	ANSWER_NOT_FOUND,
+	ANSWER_BAD_METHOD,
+	ANSWER_TOO_LARGE,
+	ANSWER_NSTATUS
 };
 
 static const struct {
 	int		 code;
 	const char	*reason;
 	const char	*body;		/* for all but 200 */
-} http_status[HTTP_NSTATUS] = {
+} http_status[ANSWER_NSTATUS] = {
 	{ 200, "OK", NULL },
 	{ 400, "Bad Request", "bad request" },
 	{ 404, "Not Found", "not found: try /metrics" },
@@ -100,7 +100,7 @@ struct http {
 	/* cppcheck-suppress unusedStructMember ; used by the TAILQ macros */
 	TAILQ_HEAD(, http_conn) conns;
 	size_t			 nconns;
-	uint64_t		 answered[HTTP_NSTATUS];
+	uint64_t		 answered[ANSWER_NSTATUS];
 	uint64_t		 timeouts;	/* closed before answering */
 };
 
@@ -118,7 +118,7 @@ http_write_own(struct http *m, struct evbuffer *b)
 	metrics_head(b, "echod_metrics_requests_total", "counter",
 	    "Requests to this endpoint answered, by status code; a scrape "
 	    "counts once answered, so not in its own figures.");
-	for (i = 0; i < HTTP_NSTATUS; i++)
+	for (i = 0; i < ANSWER_NSTATUS; i++)
 		if (evbuffer_add_printf(b, "echod_metrics_requests_total"
 		    "{code=\"%d\"} %" PRIu64 "\n", http_status[i].code,
 		    m->answered[i]) == -1)
@@ -146,7 +146,7 @@ http_tchar(unsigned char c)
  * Read a request line, "METHOD SP PATH SP HTTP/1.x" (s, n bytes, without
  * its line end), and choose the answer; *head tells whether it is HEAD.
  */
-static enum http_status
+static enum http_answer
 http_parse_request(const char *s, size_t n, int *head)
 {
 	size_t	 i, method, path, pathlen;
@@ -155,24 +155,24 @@ http_parse_request(const char *s, size_t n, int *head)
 		;
 	method = i;
 	if (method == 0 || i == n || s[i] != ' ')
-		return (HTTP_BAD_REQUEST);
+		return (ANSWER_BAD_REQUEST);
 	path = ++i;
 	while (i < n && (unsigned char)s[i] > ' ' && (unsigned char)s[i] < 0x7f)
 		i++;
 	pathlen = i - path;
 	if (pathlen == 0 || i == n || s[i] != ' ')
-		return (HTTP_BAD_REQUEST);
+		return (ANSWER_BAD_REQUEST);
 	i++;
 	if (n - i != 8 || memcmp(s + i, "HTTP/1.", 7) != 0 ||
 	    s[i + 7] < '0' || s[i + 7] > '9')
-		return (HTTP_BAD_REQUEST);
+		return (ANSWER_BAD_REQUEST);
 
 	*head = method == 4 && memcmp(s, "HEAD", 4) == 0;
 	if (!*head && !(method == 3 && memcmp(s, "GET", 3) == 0))
-		return (HTTP_BAD_METHOD);
+		return (ANSWER_BAD_METHOD);
 	if (pathlen != 8 || memcmp(s + path, "/metrics", 8) != 0)
-		return (HTTP_NOT_FOUND);
-	return (HTTP_OK);
+		return (ANSWER_NOT_FOUND);
+	return (ANSWER_OK);
 }
 
 /* Tell whether a header line (s, n bytes, no line end) is "name: value". */
@@ -199,24 +199,24 @@ http_header_ok(const char *s, size_t n)
  * len bytes, every line ended by "\n" or "\r\n", without the empty line
  * after them.  *head tells whether the method was HEAD.
  */
-static enum http_status
+static enum http_answer
 http_parse(const char *p, size_t len, int *head)
 {
-	enum http_status	 st = HTTP_BAD_REQUEST;
+	enum http_answer	 st = ANSWER_BAD_REQUEST;
 	const char		*eol;
 	size_t			 off, n;
 
 	*head = 0;
 	for (off = 0; off < len; off += n + 1) {
 		if ((eol = memchr(p + off, '\n', len - off)) == NULL)
-			return (HTTP_BAD_REQUEST);
+			return (ANSWER_BAD_REQUEST);
 		n = (size_t)(eol - (p + off));
 		if (off == 0)
 			st = http_parse_request(p, n > 0 && p[n - 1] == '\r' ?
 			    n - 1 : n, head);
 		else if (!http_header_ok(p + off, n > 0 &&
 		    p[off + n - 1] == '\r' ? n - 1 : n))
-			return (HTTP_BAD_REQUEST);
+			return (ANSWER_BAD_REQUEST);
 	}
 	return (st);
 }
@@ -227,7 +227,7 @@ http_parse(const char *p, size_t len, int *head)
  * callback takes over once it is out.  Return 0 or -1.
  */
 static int
-http_answer(struct http_conn *mc, enum http_status st, int head)
+http_answer(struct http_conn *mc, enum http_answer st, int head)
 {
 	struct http	*m = mc->m;
 	struct evbuffer	*in = bufferevent_get_input(mc->bev);
@@ -241,7 +241,7 @@ http_answer(struct http_conn *mc, enum http_status st, int head)
 		return (-1);
 	if ((body = evbuffer_new()) == NULL)
 		return (-1);
-	if (st == HTTP_OK) {
+	if (st == ANSWER_OK) {
 		metrics_write(m->srv, body);
 		if (http_write_own(m, body) == -1)
 			goto done;
@@ -253,8 +253,8 @@ http_answer(struct http_conn *mc, enum http_status st, int head)
 	    "Content-Length: %zu\r\n"
 	    "%s"
 	    "Connection: close\r\n\r\n", http_status[st].code,
-	    http_status[st].reason, st == HTTP_OK ? "version=0.0.4; " : "",
-	    evbuffer_get_length(body), st == HTTP_BAD_METHOD ?
+	    http_status[st].reason, st == ANSWER_OK ? "version=0.0.4; " : "",
+	    evbuffer_get_length(body), st == ANSWER_BAD_METHOD ?
 	    "Allow: GET, HEAD\r\n" : "") == -1)
 		goto done;
 	if (!head && evbuffer_add_buffer(out, body) == -1)
@@ -305,7 +305,7 @@ http_read_cb(struct bufferevent *bev, void *arg)
 	struct http_conn	*mc = arg;
 	struct evbuffer		*in = bufferevent_get_input(bev);
 	size_t			 len = evbuffer_get_length(in), n;
-	enum http_status	 st;
+	enum http_answer	 st;
 	const char		*p, *eol;
 	int			 head = 0;
 
@@ -343,7 +343,7 @@ http_read_cb(struct bufferevent *bev, void *arg)
 	}
 	if (len < HTTP_MAX_REQUEST)
 		return;
-	st = HTTP_TOO_LARGE;
+	st = ANSWER_TOO_LARGE;
 answer:
 	if (http_answer(mc, st, head) == -1)
 		http_close(mc);

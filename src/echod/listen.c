@@ -219,6 +219,7 @@ listen_adopt(struct server *srv, const int *fds, int n)
 			    fds[i]);
 			return (EX_CONFIG);
 		}
+		memset(&a, 0, sizeof(a));
 		a.len = sizeof(a.ss);
 		if (getsockname(fds[i], (struct sockaddr *)&a.ss, &a.len) ==
 		    -1 || (fl = fcntl(fds[i], F_GETFL)) == -1 ||

@@ -90,7 +90,8 @@ listener_close_addr(struct worker *w, int type, const struct addr *a)
  * Close every listener of worker w for a drain.  Clients the kernel has
  * already connected are ours to drain too: closing a listener resets what
  * waits in its backlog.  Not so for a socket systemd passed, which stays
- * open in systemd for the next echod to serve.
+ * open in systemd for the next echod to serve (tcp_accept_queued serves
+ * only a client it had already accepted).
  */
 void
 listener_drain_all(struct worker *w)
@@ -98,7 +99,7 @@ listener_drain_all(struct worker *w)
 	struct listener	*l;
 
 	TAILQ_FOREACH(l, &w->listeners, entry)
-		if (l->type == SOCK_STREAM && !l->inherited)
+		if (l->type == SOCK_STREAM)
 			tcp_accept_queued(l);
 	listener_close_all(w);
 }

@@ -15,9 +15,9 @@
 #include "ratelimit.h"
 
 struct ratelimit_slot {
+	struct bucket	b;		/* first: 32 bytes a slot, not 40 */
 	unsigned char	key[16];
 	unsigned char	family;
-	struct bucket	b;
 };
 
 /* Fill a bucket to burst tokens at time now_ms. */

@@ -7,14 +7,10 @@
  */
 #include "config.h"
 
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <inttypes.h>
-#include <pwd.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -32,7 +28,6 @@
 #include "memory.h"
 #include "notify.h"
 
-/* Descriptors kept aside for listeners, pipes, logging and the like. */
 #define SERVER_STATUS_SECONDS	5
 #define SERVER_MEMORY_MS	250	/* how often to look at memory */
 

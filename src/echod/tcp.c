@@ -104,6 +104,7 @@ tcp_park(struct listener *l, int fd, const struct sockaddr *sa,
 	    sizeof(t->parked_sa));
 	t->parked_len = salen;
 	t->parked_counted = counted;
+	atomic_fetch_add(&l->w->srv->nparked, 1);
 	STAT_ADD(&l->w->stats, limit_waits, 1);
 }
 
@@ -124,6 +125,7 @@ tcp_unpark(struct listener *l, int draining)
 	conn_new(l->w, t->parked_fd, (struct sockaddr *)&t->parked_sa,
 	    t->parked_len, t->parked_counted);
 	t->parked_fd = -1;
+	atomic_fetch_sub(&l->w->srv->nparked, 1);
 	return (slot);
 }
 
@@ -154,8 +156,21 @@ tcp_admit(struct listener *l, int fd, struct sockaddr *sa,
 		}
 		counted = 1;
 	}
-	if ((slot = tcp_slot(srv, draining)) == -1) {
+	/*
+	 * Clients parked on any worker come first: a newcomer waits too, or
+	 * the worker where places free up would keep them for its own.
+	 */
+	if (l->tcp.parked_fd == -1 && ((!draining &&
+	    atomic_load(&srv->nparked) > 0) ||
+	    (slot = tcp_slot(srv, draining)) == -1)) {
 		tcp_park(l, fd, sa, salen, counted);
+		return (1);
+	}
+	if (l->tcp.parked_fd != -1 && (slot = tcp_slot(srv, draining)) == -1) {
+		/* Not reached: a listener pauses as soon as it parks. */
+		close(fd);
+		if (counted)
+			perip_del(&srv->perip, sa);
 		return (1);
 	}
 	conn_new(w, fd, sa, salen, counted);
@@ -208,7 +223,10 @@ tcp_accept_queued(struct listener *l)
 	unsigned		 n, i;
 
 	lfd = (int)evconnlistener_get_fd(l->tcp.lev);
+	/* Accepted already: ours, whoever owns the listening socket. */
 	(void)tcp_unpark(l, 1);
+	if (l->inherited)
+		return;		/* systemd keeps its backlog for the next one */
 	for (i = n = 0; i < TCP_DRAIN_ACCEPTS; i++) {
 		len = sizeof(ss);
 		fd = accept4(lfd, (struct sockaddr *)&ss, &len,
@@ -218,9 +236,9 @@ tcp_accept_queued(struct listener *l)
 				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK) {
 				STAT_ADD(&l->w->stats, accept_errors, 1);
-				log_warnx("tcp %s: accepting the backlog at "
-				    "shutdown: %s; clients still queued are "
-				    "reset", l->name, strerror(errno));
+				log_warnx("tcp %s: accepting the backlog "
+				    "before closing: %s; clients still queued "
+				    "are reset", l->name, strerror(errno));
 			}
 			break;
 		}
@@ -296,6 +314,7 @@ tcp_listener_fini(struct listener *l)
 		if (t->parked_counted)
 			perip_del(&l->w->srv->perip,
 			    (struct sockaddr *)&t->parked_sa);
+		atomic_fetch_sub(&l->w->srv->nparked, 1);
 	}
 	evconnlistener_free(t->lev);
 	event_free(t->retry);

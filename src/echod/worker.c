@@ -146,8 +146,11 @@ worker_flush(struct worker *w)
 			return (-1);
 		}
 	}
-	memmove(w->queue, w->queue + i, (w->nqueued - i) * sizeof(*w->queue));
-	w->nqueued -= i;
+	if (i > 0) {
+		memmove(w->queue, w->queue + i, (w->nqueued - i) *
+		    sizeof(*w->queue));
+		w->nqueued -= i;
+	}
 	if (w->nqueued > 0 && event_add(w->send_ev, NULL) == -1)
 		log_warnx("worker %d: cannot wait to send commands", w->id);
 	return (0);
@@ -163,23 +166,38 @@ worker_send_cb(evutil_socket_t fd, short what, void *arg)
 /*
  * Send a command to a worker, from the main thread, without ever blocking
  * on a worker that is slow or stuck: what its pipe does not take waits in
- * a queue of WORKER_QUEUE commands, sent on as the pipe takes them.
- * Return 0, or -1 (logged) if it cannot be sent; the socket of an ADD is
- * then closed.
+ * a queue, sent on, in order, as the pipe takes more.  None is dropped, so
+ * a DRAIN or CUT always arrives; a RELOAD replaces one still queued last,
+ * which keeps the queue as short as the listener changes in it.  Return
+ * 0, or -1 (logged) if it cannot be sent; the socket of an ADD is then
+ * closed.
  */
 int
 worker_send(struct worker *w, const struct worker_cmd *cmd)
 {
+	struct worker_cmd	*q;
+	size_t			 cap;
+
 	if (w->ended) {
 		/* Nobody reads any more; a socket handed over would leak. */
 		worker_cmd_drop(cmd);
 		return (-1);
 	}
-	if (w->nqueued == WORKER_QUEUE) {
-		log_warnx("worker %d is not taking commands: one dropped",
-		    w->id);
-		worker_cmd_drop(cmd);
-		return (-1);
+	if (cmd->op == WORKER_CMD_RELOAD && w->nqueued > 0 &&
+	    w->queue[w->nqueued - 1].op == WORKER_CMD_RELOAD) {
+		w->queue[w->nqueued - 1] = *cmd;
+		return (worker_flush(w));
+	}
+	if (w->nqueued == w->queuecap) {
+		cap = w->queuecap > 0 ? w->queuecap * 2 : 16;
+		if ((q = reallocarray(w->queue, cap, sizeof(*q))) == NULL) {
+			log_warnx("worker %d: out of memory for a command",
+			    w->id);
+			worker_cmd_drop(cmd);
+			return (-1);
+		}
+		w->queue = q;
+		w->queuecap = cap;
 	}
 	w->queue[w->nqueued++] = *cmd;
 	return (worker_flush(w));
@@ -319,6 +337,9 @@ worker_discard_cmds(struct worker *w)
 	for (i = 0; i < w->nqueued; i++)
 		worker_cmd_drop(&w->queue[i]);
 	w->nqueued = 0;
+	free(w->queue);
+	w->queue = NULL;
+	w->queuecap = 0;
 }
 
 /* Release the worker, whose thread must have ended or never started. */

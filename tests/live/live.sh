@@ -1,5 +1,5 @@
 #!/bin/sh
-# Run the live tests (tests/test_*.py, or the files given) with pytest
+# Run the live tests (tests/live/test_*.py, or the files given) with pytest
 # against the built echod.
 # Debian's python3-pytest lives under /usr/bin/python3, which may not be the
 # first python3 on PATH.

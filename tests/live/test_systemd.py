@@ -294,3 +294,52 @@ def test_many_reloads_do_not_grow_memory(start_echod):
         assert growth < 1024, "RSS grew %d KiB over 400 reloads" % growth
     assert echo_once(d.tcp[0]) == b"ping"
     assert d.stop() == 0
+
+
+@needs_systemd
+def test_socket_activation_drain_serves_a_waiting_client(start_echod):
+    """With sockets from systemd, at max_connections: the client another
+    worker accepted and holds until a place is free is drained at SIGTERM
+    like the others (it used to be reset), while the clients still in the
+    listen queue stay there, for systemd's next echod."""
+    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    tcp.bind(("127.0.0.1", 0))
+    tcp.listen(64)
+    port = tcp.getsockname()[1]
+    config = DEFAULT_CONFIG.replace("[tcp]\n", "[tcp]\nmax_connections = 1\n")
+    try:
+        d = launch_activated(start_echod, [tcp], config, workers="2")
+        a = socket.create_connection(("127.0.0.1", port), timeout=10)
+        a.sendall(b"a")
+        assert a.recv(1) == b"a"
+        d.wait_log(r"max_connections \(1\) reached")
+        b = socket.create_connection(("127.0.0.1", port), timeout=10)
+        b.sendall(b"held")
+        deadline = time.monotonic() + 10
+        while listen_queue(port) != 0:      # the other worker took it
+            assert time.monotonic() < deadline, "nobody accepted the client"
+            time.sleep(0.02)
+        c = socket.create_connection(("127.0.0.1", port), timeout=10)
+        d.proc.send_signal(signal.SIGTERM)
+        got = b""
+        while len(got) < 4:
+            chunk = b.recv(10)
+            assert chunk, "the held client got %r, then the end" % got
+            got += chunk
+        assert got == b"held"
+        assert b.recv(10) == b""            # then echod's FIN
+        assert a.recv(10) == b""
+        a.close()
+        b.close()
+        assert d.stop(None) == 0
+        assert listen_queue(port) == 1      # c waits for the next echod
+        c.close()
+    finally:
+        tcp.close()
+
+
+def listen_queue(port):
+    """Clients waiting in the listen queue of 127.0.0.1:port (ss)."""
+    out = subprocess.run(["ss", "-Hltn", "sport = :%d" % port],
+                         capture_output=True, text=True, timeout=10).stdout
+    return sum(int(line.split()[1]) for line in out.splitlines())

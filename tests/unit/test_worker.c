@@ -50,62 +50,99 @@ test_send_never_blocks(void **state)
 	struct server		 srv;
 	struct worker		 w;
 	struct worker_cmd	 cmd;
-	int			 i, sent = 0, dropped = 0, next = 0, got;
+	int			 i, next = 0, got, loops;
 
 	setup(&srv, &w);
 	memset(&cmd, 0, sizeof(cmd));
-	cmd.op = WORKER_CMD_RELOAD;
 	cmd.fd = -1;
-	/* Far more than a pipe holds: it used to block for good here. */
+	/*
+	 * Far more than a pipe holds: it used to block for good here.  DEL
+	 * commands (never merged), numbered in gen to check their order.
+	 */
+	cmd.op = WORKER_CMD_DEL;
 	for (i = 0; i < 2000; i++) {
-		cmd.gen = (uint64_t)sent;
-		if (worker_send(&w, &cmd) == 0)
-			sent++;
-		else
-			dropped++;
+		cmd.gen = (uint64_t)i;
+		assert_int_equal(worker_send(&w, &cmd), 0);
 	}
-	assert_true(dropped > 0);
 	assert_true(w.nqueued > 0);
-	/* As the worker reads, the queue follows, in order. */
+	/* As the worker reads, the queue follows, whole and in order. */
 	got = drain_pipe(&w, &next);
-	while (w.nqueued > 0) {
+	for (loops = 0; w.nqueued > 0 && loops < 1000; loops++) {
 		/* 1: no event left once the last one ran. */
 		assert_int_not_equal(event_base_loop(srv.base,
 		    EVLOOP_NONBLOCK), -1);
 		got += drain_pipe(&w, &next);
 	}
 	got += drain_pipe(&w, &next);
-	assert_int_equal(got, sent);
+	assert_int_equal(w.nqueued, 0);
+	assert_int_equal(got, 2000);
 	worker_free(&w);
 	event_base_free(srv.base);
 }
 
+/* Reloads queued back to back become one: the newest. */
+static void
+test_reloads_merge(void **state)
+{
+	struct server		 srv;
+	struct worker		 w;
+	struct worker_cmd	 cmd, back;
+	size_t			 before;
+
+	setup(&srv, &w);
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.fd = -1;
+	cmd.op = WORKER_CMD_DEL;
+	while (w.nqueued == 0)			/* fill the pipe */
+		assert_int_equal(worker_send(&w, &cmd), 0);
+	before = w.nqueued;
+	cmd.op = WORKER_CMD_RELOAD;
+	cmd.gen = 1;
+	assert_int_equal(worker_send(&w, &cmd), 0);
+	cmd.gen = 2;
+	assert_int_equal(worker_send(&w, &cmd), 0);
+	assert_int_equal(w.nqueued, before + 1);
+	back = w.queue[w.nqueued - 1];
+	assert_int_equal(back.op, WORKER_CMD_RELOAD);
+	assert_int_equal(back.gen, 2);
+	worker_free(&w);
+	event_base_free(srv.base);
+}
+
+/* Sockets in ADD commands the worker never read, queued or in its pipe. */
 static void
 test_unread_sockets_are_closed(void **state)
 {
 	struct server		 srv;
 	struct worker		 w;
 	struct worker_cmd	 cmd;
-	int			 fds[2], queued = -1;
+	int			 inpipe[2], queued[2];
 
 	setup(&srv, &w);
 	memset(&cmd, 0, sizeof(cmd));
-	cmd.op = WORKER_CMD_RELOAD;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, inpipe), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, queued), 0);
+	cmd.op = WORKER_CMD_ADD;
+	cmd.fd = inpipe[0];
+	assert_int_equal(worker_send(&w, &cmd), 0);
+	assert_int_equal(w.nqueued, 0);		/* it went into the pipe */
+	cmd.op = WORKER_CMD_DEL;
 	cmd.fd = -1;
 	while (w.nqueued == 0)			/* fill the pipe */
 		assert_int_equal(worker_send(&w, &cmd), 0);
-	/* One ADD in the queue, one in the pipe would be the same. */
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
 	cmd.op = WORKER_CMD_ADD;
-	cmd.fd = fds[0];
+	cmd.fd = queued[0];
 	assert_int_equal(worker_send(&w, &cmd), 0);
-	queued = fds[0];
-	assert_int_not_equal(fcntl(queued, F_GETFD), -1);
-	/* The worker ended without reading it: freeing closes the socket. */
+	assert_int_not_equal(fcntl(inpipe[0], F_GETFD), -1);
+	assert_int_not_equal(fcntl(queued[0], F_GETFD), -1);
+	/* The worker ended without reading them: freeing closes both. */
 	worker_free(&w);
-	assert_int_equal(fcntl(queued, F_GETFD), -1);
+	assert_int_equal(fcntl(inpipe[0], F_GETFD), -1);
 	assert_int_equal(errno, EBADF);
-	close(fds[1]);
+	assert_int_equal(fcntl(queued[0], F_GETFD), -1);
+	assert_int_equal(errno, EBADF);
+	close(inpipe[1]);
+	close(queued[1]);
 	event_base_free(srv.base);
 }
 
@@ -135,6 +172,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_send_never_blocks),
+		cmocka_unit_test(test_reloads_merge),
 		cmocka_unit_test(test_unread_sockets_are_closed),
 		cmocka_unit_test(test_ended_worker_gets_nothing),
 	};
