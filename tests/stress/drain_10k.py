@@ -59,12 +59,12 @@ import statistics
 import subprocess
 import sys
 import struct
-import tempfile
 import termios
 import threading
 import time
 
-LISTEN_RE = re.compile(r"listening on tcp 127\.0\.0\.1:(\d+)$")
+from stress_echod import Echod  # beside this script
+
 MAXREAD = 65536
 PATLEN = 256 + MAXREAD          # any [o, o+n) slice, o < 256, n <= 64 KiB
 COUNTERS = ("TCPAbortOnClose", "TCPAbortOnData", "TCPAbortOnMemory",
@@ -361,68 +361,6 @@ def client(ids, pipe, args):
                 c.sock.close()
         ep.close()
         pipe.close()
-
-
-class Echod:
-    """echod under a temporary config; its stderr collected by a thread."""
-
-    def __init__(self, path, config):
-        self.dir = tempfile.TemporaryDirectory(prefix="drain_10k.")
-        self.conf = os.path.join(self.dir.name, "echod.conf")
-        with open(self.conf, "w") as f:
-            f.write(config)
-        self.lines = []
-        self.cond = threading.Condition()
-        self.proc = subprocess.Popen(
-            [path, "--config", self.conf], stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-            errors="replace")
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self):
-        for line in self.proc.stderr:
-            with self.cond:
-                self.lines.append(line.rstrip("\n"))
-                self.cond.notify_all()
-        with self.cond:
-            self.lines.append(None)
-            self.cond.notify_all()
-
-    def wait_ready(self, timeout=15.0):
-        deadline = time.monotonic() + timeout
-        port = None
-        i = 0
-        with self.cond:
-            while True:
-                while i < len(self.lines):
-                    line = self.lines[i]
-                    i += 1
-                    if line is None:
-                        raise RuntimeError("echod exited:\n" + self.log())
-                    m = LISTEN_RE.search(line)
-                    if m:
-                        port = int(m.group(1))
-                    if " ready: " in line:
-                        if port is None:
-                            raise RuntimeError("no tcp port logged")
-                        return port
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise RuntimeError("echod not ready in %.0fs:\n%s" %
-                                       (timeout, self.log()))
-                self.cond.wait(left)
-
-    def log(self):
-        with self.cond:
-            return "\n".join(l for l in self.lines if l is not None)
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self.reader.join(5)
-        self.dir.cleanup()
 
 
 def ss_snapshot(port, most=12):
