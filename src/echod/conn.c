@@ -193,6 +193,8 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	if (len >= CONN_LIBEVENT_READ)
 		len += conn_read_more(c, in, out);
 	STAT_ADD(&c->w->stats, tcp_bytes, len);
+	if (c->w->draining)
+		c->quiet_from_ms = now_ms();	/* conn_quiet_left */
 	if (evbuffer_get_length(out) == 0) {
 		n = evbuffer_write(in, bufferevent_getfd(bev));
 		if (n > 0)
@@ -443,7 +445,7 @@ conn_quiet_left(struct conn *c, uint64_t *left)
 {
 	struct tcp_info	 ti;
 	socklen_t	 len = sizeof(ti);
-	uint64_t	 quiet = CONN_DRAIN_QUIET_MS, rto, hold, now;
+	uint64_t	 quiet = CONN_DRAIN_QUIET_MS, rto, hold, now, since;
 
 	*left = quiet;
 	if (getsockopt((int)bufferevent_getfd(c->bev), IPPROTO_TCP, TCP_INFO,
@@ -452,8 +454,18 @@ conn_quiet_left(struct conn *c, uint64_t *left)
 	rto = (uint64_t)ti.tcpi_rto / 1000 * CONN_DRAIN_QUIET_RTOS;
 	if (rto > quiet)
 		quiet = rto;
-	*left = ti.tcpi_last_data_recv >= quiet ? 0 :
-	    quiet - ti.tcpi_last_data_recv;
+	/*
+	 * Quiet since the later of the last segment's arrival and the last
+	 * byte we read (or the drain's start): data that waited in our
+	 * receive queue while we were paused arrived long ago, but the
+	 * client's next data comes only after we read it and open the
+	 * window again.
+	 */
+	now = now_ms();
+	since = ti.tcpi_last_data_recv;
+	if (now - c->quiet_from_ms < since)
+		since = now - c->quiet_from_ms;
+	*left = since >= quiet ? 0 : quiet - since;
 	/*
 	 * A pause of ours (conn_resume) and TCP memory pressure (memory.c)
 	 * delay what the client still has in flight.
@@ -462,7 +474,7 @@ conn_quiet_left(struct conn *c, uint64_t *left)
 	    memory_order_relaxed);
 	if (c->hold_ms > hold)
 		hold = c->hold_ms;
-	if (hold > (now = now_ms()) && hold - now > *left)
+	if (hold > now && hold - now > *left)
 		*left = hold - now;
 	return (0);
 }
@@ -572,6 +584,8 @@ conn_drain(struct conn *c)
 			conn_free(c);
 		return;
 	}
+	/* Even one that looks idle may have a segment on its way. */
+	c->quiet_from_ms = now_ms();
 	(void)conn_quiet_left(c, &left);
 	if (conn_arm_quiet(c, left > 0 ? left : 1) == -1)
 		conn_free(c);

@@ -53,6 +53,7 @@ struct conn {
 	struct event		*ackwait;	/* closing: waits for the ACK */
 	uint64_t		 paused_ms;	/* when reading last paused */
 	uint64_t		 hold_ms;	/* quiet not before (drain) */
+	uint64_t		 quiet_from_ms;	/* drain: last byte we read */
 	unsigned		 ackpoll_ms;	/* closing: next look after */
 	unsigned		 flags;
 	union {

@@ -140,7 +140,7 @@ tcp_admit(struct listener *l, int fd, struct sockaddr *sa,
 {
 	struct worker		*w = l->w;
 	struct server		*srv = w->srv;
-	int			 counted = 0, slot;
+	int			 counted = 0, slot = 0;
 
 	if (!guard_allowed(&w->guard->tcp_allow, &w->guard->tcp_deny, sa)) {
 		STAT_ADD(&w->stats, tcp_denied, 1);
