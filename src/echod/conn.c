@@ -15,17 +15,14 @@
  *             arrive cannot be echoed and are counted as cut.
  *
  * Timeouts: with idle_timeout set, a read and a write timeout of that
- * length; while draining, the drain's quiet period instead (see
- * conn_drain).
+ * length; while draining, the drain's quiet period instead (drain.c).
  */
 #include "config.h"
 
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <linux/sockios.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -40,8 +37,6 @@
 #include "units.h"
 #include "log.h"
 
-#define CONN_DRAIN_QUIET_MS	1000	/* least quiet time before our FIN */
-#define CONN_DRAIN_QUIET_RTOS	3	/* ... and retransmission timeouts */
 #define CONN_LIBEVENT_READ	4096	/* what libevent 2.1 reads at most */
 #define CONN_EXTRA_READ		(60 * 1024)
 
@@ -55,17 +50,8 @@
 #if LIBEVENT_VERSION_NUMBER < 0x02010000 || LIBEVENT_VERSION_NUMBER >= 0x02020000
 #error "conn_read_more is written for libevent 2.1 only: see the comment"
 #endif
-#define CONN_CUT_READS		256	/* reads of unread input at a cut */
-#define CONN_ACK_POLL_MS	20	/* closing: look for the last ACK, */
-#define CONN_ACK_POLL_MAX_MS	500	/* backing off up to this */
 #define CONN_HOLD_MAX_MS	30000	/* longest backoff a drain waits out */
 
-static void	conn_finish(struct conn *);
-static int	conn_idle(struct conn *);
-static int	conn_quiet_left(struct conn *, uint64_t *);
-static int	conn_drain_quiet(struct conn *);
-static void	conn_late_bytes(struct conn *, size_t);
-static void	conn_close_acked(struct conn *);
 
 /*
  * Output buffer callback: count the bytes libevent wrote for us, and the
@@ -161,7 +147,7 @@ conn_pause(struct conn *c)
  * Read again after a pause.  While it lasted our receive window may have
  * closed, and the client then probes for it with an exponential backoff
  * that the pause's length bounds: its data can come that much later, so
- * a drain must not take it for quiet before then (conn_quiet_left).
+ * a drain must not take it for quiet before then (drain_quiet_left).
  */
 static int
 conn_resume(struct conn *c)
@@ -186,7 +172,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	int		 n;
 
 	if (c->flags & CONN_LINGER) {
-		conn_late_bytes(c, len);
+		drain_late_bytes(c, len);
 		evbuffer_drain(in, len);
 		return;
 	}
@@ -194,7 +180,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 		len += conn_read_more(c, in, out);
 	STAT_ADD(&c->w->stats, tcp_bytes, len);
 	if (c->w->draining)
-		c->quiet_from_ms = now_ms();	/* conn_quiet_left */
+		c->quiet_from_ms = now_ms();	/* drain_quiet_left */
 	if (evbuffer_get_length(out) == 0) {
 		n = evbuffer_write(in, bufferevent_getfd(bev));
 		if (n > 0)
@@ -246,7 +232,7 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 	if (c->flags & CONN_EOF) {
 		log_debug("conn %d: all echoed after client EOF",
 		    (int)bufferevent_getfd(bev));
-		conn_close_acked(c);
+		drain_close(c);
 		return;
 	}
 	if ((c->flags & CONN_PAUSED) && conn_resume(c) == -1)
@@ -287,7 +273,7 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
 		/* A draining connection's timeout is its quiet period. */
-		if (conn_drain_quiet(c) == -1)
+		if (drain_quiet(c) == -1)
 			return;
 		/* The timeout disabled reading; carry on. */
 		if (!(c->flags & CONN_PAUSED) &&
@@ -301,57 +287,7 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	log_debug("conn %d: closed", fd);
-	conn_close_acked(c);
-}
-
-/* Timer callback: look again whether the client has all of its echo. */
-static void
-conn_acked_cb(evutil_socket_t fd, short what, void *arg)
-{
-	conn_close_acked(arg);
-}
-
-/*
- * Close a connection whose client has closed its side, all of its echo
- * being in our socket.  While draining, first wait (polling) until the
- * client has acknowledged all of it: echod may exit right after, and the
- * kernel resets an orphaned socket with data unacknowledged when TCP
- * memory runs short, which would lose that echo without a trace.  The
- * shutdown timeout bounds the wait.
- */
-static void
-conn_close_acked(struct conn *c)
-{
-	struct timeval	 tv;
-	struct tcp_info	 ti;
-	socklen_t	 len = sizeof(ti);
-	int		 fd = (int)bufferevent_getfd(c->bev), n;
-
-	/* A reset or timed-out socket keeps its queue count for good. */
-	if (!c->w->draining || ioctl(fd, SIOCOUTQ, &n) == -1 || n == 0 ||
-	    getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == -1 ||
-	    ti.tcpi_state == TCP_CLOSE) {
-		conn_free(c);
-		return;
-	}
-	/* Look again after 20 ms, then less and less often. */
-	c->ackpoll_ms = c->ackpoll_ms == 0 ? CONN_ACK_POLL_MS :
-	    c->ackpoll_ms * 2 > CONN_ACK_POLL_MAX_MS ? CONN_ACK_POLL_MAX_MS :
-	    c->ackpoll_ms * 2;
-	tv = units_timeval(c->ackpoll_ms);
-	if (c->ackwait == NULL) {
-		/* Our FIN now, so that the client sees the end at once. */
-		if (!(c->flags & CONN_FIN) && shutdown(fd, SHUT_WR) == 0)
-			c->flags |= CONN_FIN;
-		if (bufferevent_disable(c->bev, EV_READ | EV_WRITE) == -1 ||
-		    (c->ackwait = evtimer_new(c->w->base, conn_acked_cb, c)) ==
-		    NULL) {
-			conn_free(c);
-			return;
-		}
-	}
-	if (evtimer_add(c->ackwait, &tv) == -1)
-		conn_free(c);
+	drain_close(c);
 }
 
 /*
@@ -430,203 +366,6 @@ conn_set_idle_timeout(struct conn *c)
 	    ms > 0 ? &tv : NULL) == -1)
 		log_warnx("conn %d: cannot set the idle timeout",
 		    (int)bufferevent_getfd(c->bev));
-}
-
-/*
- * How long a draining connection must stay quiet before echod sends its
- * FIN: at least CONN_DRAIN_QUIET_MS and CONN_DRAIN_QUIET_RTOS of the
- * connection's retransmission timeouts, since a lost last segment of the
- * client's comes back only after a timeout.  Put in *left how much of it
- * is still to run, counted from the last data received.  Return 0, or -1
- * if the kernel cannot tell (then the whole period is left).
- */
-static int
-conn_quiet_left(struct conn *c, uint64_t *left)
-{
-	struct tcp_info	 ti;
-	socklen_t	 len = sizeof(ti);
-	uint64_t	 quiet = CONN_DRAIN_QUIET_MS, rto, hold, now, since;
-
-	*left = quiet;
-	if (getsockopt((int)bufferevent_getfd(c->bev), IPPROTO_TCP, TCP_INFO,
-	    &ti, &len) == -1)
-		return (-1);
-	rto = (uint64_t)ti.tcpi_rto / 1000 * CONN_DRAIN_QUIET_RTOS;
-	if (rto > quiet)
-		quiet = rto;
-	/*
-	 * Quiet since the later of the last segment's arrival and the last
-	 * byte we read (or the drain's start): data that waited in our
-	 * receive queue while we were paused arrived long ago, but the
-	 * client's next data comes only after we read it and open the
-	 * window again.
-	 */
-	now = now_ms();
-	since = ti.tcpi_last_data_recv;
-	if (now - c->quiet_from_ms < since)
-		since = now - c->quiet_from_ms;
-	*left = since >= quiet ? 0 : quiet - since;
-	/*
-	 * A pause of ours (conn_resume) and TCP memory pressure (memory.c)
-	 * delay what the client still has in flight.
-	 */
-	hold = atomic_load_explicit(&c->w->srv->drain_hold_ms,
-	    memory_order_relaxed);
-	if (c->hold_ms > hold)
-		hold = c->hold_ms;
-	if (hold > now && hold - now > *left)
-		*left = hold - now;
-	return (0);
-}
-
-/* Arm a draining connection's read timeout to ms milliseconds. */
-static int
-conn_arm_quiet(struct conn *c, uint64_t ms)
-{
-	struct timeval	 tv = units_timeval(ms);
-
-	return (bufferevent_set_timeouts(c->bev, &tv, NULL));
-}
-
-/*
- * A draining connection's read timeout: if it has been quiet for its whole
- * quiet period with nothing left to echo, send our FIN (conn_finish);
- * otherwise wait for the rest of the period.  Any byte restarts it.
- * Return 0 if the caller should go on reading as before, -1 if c is gone
- * or conn_finish has taken over.
- */
-static int
-conn_drain_quiet(struct conn *c)
-{
-	uint64_t	 left;
-
-	/* Without TCP_INFO, a whole CONN_DRAIN_QUIET_MS has been quiet. */
-	if ((conn_quiet_left(c, &left) == -1 || left == 0) && conn_idle(c)) {
-		conn_finish(c);
-		return (-1);
-	}
-	if (conn_arm_quiet(c, left > 0 ? left : CONN_DRAIN_QUIET_MS) == -1) {
-		conn_free(c);
-		return (-1);
-	}
-	return (0);
-}
-
-/* Tell whether nothing is waiting to be echoed, in either direction. */
-static int
-conn_idle(struct conn *c)
-{
-	int	 n;
-
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
-		return (0);
-	if (ioctl((int)bufferevent_getfd(c->bev), FIONREAD, &n) == 0 && n > 0)
-		return (0);
-	return (1);
-}
-
-/* Count bytes that came after our FIN, which can no longer be echoed. */
-static void
-conn_late_bytes(struct conn *c, size_t n)
-{
-	if (n == 0)
-		return;
-	if (!(c->flags & CONN_CUT)) {
-		c->flags |= CONN_CUT;
-		STAT_ADD(&c->w->stats, cut_conns, 1);
-		/* Identical for every connection, so repeats are held back. */
-		log_warnx("data arrived after the drain's FIN: not echoed, "
-		    "counted as cut");
-	}
-	STAT_ADD(&c->w->stats, tcp_bytes, n);
-	STAT_ADD(&c->w->stats, cut_bytes, n);
-	log_debug("conn %d: %zu bytes after the drain's FIN",
-	    (int)bufferevent_getfd(c->bev), n);
-}
-
-/*
- * Send our FIN after the echoed data, then linger until the client's own
- * FIN (or the shutdown timeout): closing before it would answer anything
- * it still sends with a RST, which also destroys echo data still in
- * flight.  Whatever arrives meanwhile is counted as cut.
- */
-static void
-conn_finish(struct conn *c)
-{
-	if (shutdown((int)bufferevent_getfd(c->bev), SHUT_WR) == -1) {
-		conn_free(c);
-		return;
-	}
-	c->flags |= CONN_LINGER | CONN_FIN;
-	if (bufferevent_set_timeouts(c->bev, NULL, NULL) == -1 ||
-	    bufferevent_enable(c->bev, EV_READ) == -1)
-		conn_free(c);
-}
-
-/*
- * Start draining a connection for shutdown.  It goes on echoing until the
- * client has been quiet for its quiet period with nothing left to echo
- * (conn_drain_quiet): data the client sent before the signal may still be
- * in its own kernel's send queue, waiting for a window update or a
- * retransmission, so even a connection that looks idle now gets that
- * period.
- */
-void
-conn_drain(struct conn *c)
-{
-	uint64_t	 left;
-
-	if (c->flags & CONN_LINGER)
-		return;
-	if (c->flags & CONN_EOF) {
-		/* It ends once flushed; only the shutdown timeout cuts it. */
-		if (bufferevent_set_timeouts(c->bev, NULL, NULL) == -1)
-			conn_free(c);
-		return;
-	}
-	/* Even one that looks idle may have a segment on its way. */
-	c->quiet_from_ms = now_ms();
-	(void)conn_quiet_left(c, &left);
-	if (conn_arm_quiet(c, left > 0 ? left : 1) == -1)
-		conn_free(c);
-}
-
-/*
- * Close a connection at the shutdown timeout or a second signal, counting
- * what it loses: its output, the echo in the socket not yet acknowledged
- * (a RST, as a client that goes on sending gets, destroys it), and input
- * not yet read, which is read first so that the close sends a FIN rather
- * than a RST.  A connection the drain had not finished counts as cut even
- * with nothing known to be lost: its client may still have data on the
- * way.
- */
-void
-conn_cut(struct conn *c)
-{
-	char		 buf[16384];
-	size_t		 lost, in = 0;
-	ssize_t		 n;
-	int		 fd = (int)bufferevent_getfd(c->bev), i, q;
-
-	lost = evbuffer_get_length(bufferevent_get_input(c->bev)) +
-	    evbuffer_get_length(bufferevent_get_output(c->bev));
-	for (i = 0; i < CONN_CUT_READS; i++) {
-		if ((n = read(fd, buf, sizeof(buf))) <= 0)
-			break;
-		in += (size_t)n;
-	}
-	/* Our FIN, if sent, counts one in the queue. */
-	if (ioctl(fd, SIOCOUTQ, &q) == 0 && q > 0)
-		lost += (size_t)q - ((c->flags & CONN_FIN) ? 1 : 0);
-	lost += in;
-	STAT_ADD(&c->w->stats, tcp_bytes, in);
-	if ((lost > 0 || !(c->flags & CONN_FIN)) &&
-	    !(c->flags & CONN_CUT)) {
-		c->flags |= CONN_CUT;
-		STAT_ADD(&c->w->stats, cut_conns, 1);
-	}
-	STAT_ADD(&c->w->stats, cut_bytes, lost);
-	conn_free(c);
 }
 
 /* Close the connection; the only place a conn and its bufferevent die. */

@@ -306,8 +306,13 @@ void	udp_listener_fini(struct listener *);
 void	conn_new(struct worker *, int, const struct sockaddr *, socklen_t,
 	    int);
 void	conn_set_idle_timeout(struct conn *);
-void	conn_drain(struct conn *);
-void	conn_cut(struct conn *);
+
+/* drain.c */
+void	drain_conn(struct conn *);
+int	drain_quiet(struct conn *);
+void	drain_close(struct conn *);
+void	drain_late_bytes(struct conn *, size_t);
+void	drain_cut(struct conn *);
 void	conn_free(struct conn *);
 
 /* memory.c, os.c */

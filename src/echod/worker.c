@@ -35,7 +35,7 @@ worker_drain(struct worker *w)
 	listener_drain_all(w);
 	for (c = TAILQ_FIRST(&w->conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
-		conn_drain(c);	/* may free c, never another */
+		drain_conn(c);	/* may free c, never another */
 	}
 	if (w->nconns == 0)
 		event_base_loopexit(w->base, NULL);
@@ -49,7 +49,7 @@ worker_cut(struct worker *w)
 
 	w->draining = 1;
 	while ((c = TAILQ_FIRST(&w->conns)) != NULL)
-		conn_cut(c);
+		drain_cut(c);
 	event_base_loopexit(w->base, NULL);
 }
 
