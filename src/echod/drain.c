@@ -40,8 +40,9 @@ static void	drain_finish(struct conn *);
  * FIN: at least DRAIN_QUIET_MS and DRAIN_QUIET_RTOS of the
  * connection's retransmission timeouts, since a lost last segment of the
  * client's comes back only after a timeout.  Put in *left how much of it
- * is still to run, counted from the last data received.  Return 0, or -1
- * if the kernel cannot tell (then the whole period is left).
+ * is still to run, counted from the later of the last data received, the
+ * last byte we read and the drain's start.  Return 0, or -1 if the kernel
+ * cannot tell (then the whole period is left).
  */
 static int
 drain_quiet_left(struct conn *c, uint64_t *left)

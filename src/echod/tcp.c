@@ -88,6 +88,24 @@ tcp_slot(struct server *srv, int draining)
 }
 
 /*
+ * Tell whether a newcomer must leave the places that are free to the
+ * clients held on the workers (tcp_park).
+ */
+static int
+tcp_yield(struct server *srv)
+{
+	size_t		 max, n;
+	unsigned	 held;
+
+	if ((held = atomic_load(&srv->nparked)) == 0)
+		return (0);
+	max = atomic_load_explicit(&srv->live.max_connections,
+	    memory_order_relaxed);
+	n = atomic_load(&srv->nconns);
+	return (max > 0 && n + held >= max);
+}
+
+/*
  * Hold a client accepted when no slot was free, unserved, until one is
  * (tcp_unpark): the other workers accept one each before they learn of
  * the limit, and closing it would turn a client that should wait into one
@@ -157,11 +175,11 @@ tcp_admit(struct listener *l, int fd, struct sockaddr *sa,
 		counted = 1;
 	}
 	/*
-	 * Clients parked on any worker come first: a newcomer waits too, or
-	 * the worker where places free up would keep them for its own.
+	 * Clients parked on any worker come first: a newcomer waits too
+	 * when the places left are no more than they need, or the worker
+	 * where places free up would keep them for its own.
 	 */
-	if (l->tcp.parked_fd == -1 && ((!draining &&
-	    atomic_load(&srv->nparked) > 0) ||
+	if (l->tcp.parked_fd == -1 && ((!draining && tcp_yield(srv)) ||
 	    (slot = tcp_slot(srv, draining)) == -1)) {
 		tcp_park(l, fd, sa, salen, counted);
 		return (1);
