@@ -32,8 +32,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* Every error names the file. */
 		if (strncmp(err, "fuzz.conf", 9) != 0)
 			abort();
-	} else if (c.tcp_listen.n == 0 && c.udp_listen.n == 0)
+	} else if (c.ngroups < 2 || (conf_tcp(&c)->listen.n == 0 &&
+	    conf_udp(&c)->listen.n == 0 && c.ngroups == 2))
 		abort();	/* validation must have caught it */
+	else {
+		/* A named group always has an address of its own. */
+		for (size_t i = 2; i < c.ngroups; i++)
+			if (c.groups[i].listen.n == 0)
+				abort();
+	}
 	conf_free(&c);
 	free(text);
 	return (0);

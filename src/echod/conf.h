@@ -2,10 +2,16 @@
  * The configuration file: a struct filled from INI text by inih, with
  * defaults and validation.  A pure leaf like addr.c: no sockets, no libevent,
  * no logging; errors come back as "FILE:LINE: message" strings.
+ *
+ * Listeners come in groups: [tcp] and [udp] are the unnamed groups
+ * (called "default" in metrics and logs), [tcp NAME] and [udp NAME] named
+ * ones.  A named group takes every setting it does not set from its
+ * protocol's unnamed section, except listen (conf.c: conf_resolve).
  */
 #ifndef ECHOD_CONF_H
 #define ECHOD_CONF_H
 
+#include <sys/socket.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,29 +26,40 @@ struct addr_list {
 };
 
 #define CONF_MAX_WORKERS	256
+#define CONF_MAX_GROUPS		32	/* in one file, both unnamed ones too */
+#define CONF_GROUP_NAMELEN	32	/* a group name's characters, at most */
+#define CONF_DEFAULT_GROUP	"default"
+
+/* One listener group: its addresses and per-listener settings. */
+struct conf_group {
+	char			 name[CONF_GROUP_NAMELEN + 1];
+	int			 type;		/* SOCK_STREAM or SOCK_DGRAM */
+	int			 line;		/* its first [section]; 0: none */
+	struct addr_list	 listen;
+	struct cidr_list	 allow, deny;
+	uint64_t		 buffer_limit;	/* TCP */
+	uint64_t		 idle_timeout_ms; /* TCP; 0: never */
+	uint64_t		 backlog;	/* TCP */
+	uint64_t		 max_per_ip;	/* TCP; 0: no limit */
+	uint64_t		 rate_limit;	/* UDP, per source/s; 0: none */
+	uint64_t		 burst;		/* UDP; 0: one second's worth */
+	unsigned char		 reflectors[65536 / 8]; /* UDP source ports */
+};
 
 struct conf {
-	int			log_level;	/* syslog priority, LOG_ERR..LOG_DEBUG */
-	uint64_t		shutdown_timeout_ms;
-	unsigned		workers;	/* 0: one per CPU */
-	char			user[64];	/* empty: stay who we are */
-	struct addr_list	tcp_listen;
-	size_t			tcp_buffer_limit;
-	size_t			tcp_max_connections; /* 0: no limit of its own */
-	uint64_t		tcp_idle_timeout_ms; /* 0: never */
-	int			tcp_backlog;
-	struct cidr_list	tcp_allow, tcp_deny;
-	size_t			tcp_max_per_ip;	/* 0: no limit */
-	struct addr_list	udp_listen;
-	struct cidr_list	udp_allow, udp_deny;
-	unsigned char		udp_reflectors[65536 / 8]; /* source ports */
-	uint64_t		udp_rate_limit;	/* per source/s; 0: none */
-	uint64_t		udp_burst;	/* 0: one second's worth */
-	uint64_t		memory_limit;	/* bytes of echo held; 0: none */
-	int			memory_limit_auto; /* a share of memory */
-	struct addr_list	metrics_listen;	/* empty: no metrics */
-	size_t			metrics_max_connections;
-	uint64_t		metrics_timeout_ms; /* for a whole request */
+	int			 log_level;	/* LOG_ERR..LOG_DEBUG */
+	uint64_t		 shutdown_timeout_ms;
+	uint64_t		 workers;	/* 0: one per CPU */
+	char			 user[64];	/* empty: stay who we are */
+	uint64_t		 max_connections; /* [tcp]; 0: no limit */
+	uint64_t		 memory_limit;	/* bytes of echo held; 0: none */
+	int			 memory_limit_auto; /* a share of memory */
+	struct addr_list	 metrics_listen; /* empty: no metrics */
+	uint64_t		 metrics_max_connections;
+	uint64_t		 metrics_timeout_ms; /* for a whole request */
+	/* [0] is [tcp], [1] is [udp], then named groups in file order. */
+	struct conf_group	*groups;
+	size_t			 ngroups;
 };
 
 #define CONF_METRICS_MAX_LISTEN	8
@@ -58,6 +75,13 @@ int	 conf_parse_string(struct conf *, const char *, const char *, char *,
 	    size_t);
 int	 conf_load(struct conf *, const char *, char *, size_t);
 
+struct conf_group *conf_tcp(const struct conf *);
+struct conf_group *conf_udp(const struct conf *);
+const struct conf_group *conf_group_of(const struct conf *, int,
+	    const struct addr *);
+const char *conf_proto(int);
+
+/* confkey.c: the keys, their setters, and log level names */
 const char *conf_log_level_name(int);
 
 #endif

@@ -52,6 +52,13 @@
 #endif
 #define CONN_HOLD_MAX_MS	30000	/* longest backoff a drain waits out */
 
+/* The settings of c's listener group, as its worker has them now. */
+static inline const struct lgroup *
+conn_group(const struct conn *c)
+{
+	return (&c->w->groups->v[c->slot]);
+}
+
 
 /*
  * Output buffer callback: count the bytes libevent wrote for us, and the
@@ -64,9 +71,9 @@ conn_output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 	struct conn	*c = arg;
 
 	if (info->n_deleted > 0)
-		STAT_ADD(&c->w->stats, tcp_bytes_out, info->n_deleted);
+		STAT_ADD(c->st, tcp_bytes_out, info->n_deleted);
 	if (info->n_added != info->n_deleted)
-		STAT_ADD(&c->w->stats, buffered,
+		STAT_ADD(c->w, buffered,
 		    (uint64_t)info->n_added - (uint64_t)info->n_deleted);
 }
 
@@ -90,8 +97,7 @@ conn_read_more(struct conn *c, struct evbuffer *in, struct evbuffer *out)
 	 * Never read past what buffer_limit leaves room for, nor anything
 	 * more over memory_limit.
 	 */
-	limit = atomic_load_explicit(&c->w->srv->live.buffer_limit,
-	    memory_order_relaxed);
+	limit = conn_group(c)->buffer_limit;
 	queued = evbuffer_get_length(in) + evbuffer_get_length(out);
 	if (queued >= limit || memory_over(c->w->srv))
 		return (0);
@@ -178,13 +184,13 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	}
 	if (len >= CONN_LIBEVENT_READ)
 		len += conn_read_more(c, in, out);
-	STAT_ADD(&c->w->stats, tcp_bytes, len);
+	STAT_ADD(c->st, tcp_bytes, len);
 	if (c->w->draining)
 		c->quiet_from_ms = now_ms();	/* drain_quiet_left */
 	if (evbuffer_get_length(out) == 0) {
 		n = evbuffer_write(in, bufferevent_getfd(bev));
 		if (n > 0)
-			STAT_ADD(&c->w->stats, tcp_bytes_out, (uint64_t)n);
+			STAT_ADD(c->st, tcp_bytes_out, (uint64_t)n);
 		else if (n == -1 && errno != EAGAIN &&
 		    errno != EWOULDBLOCK && errno != EINTR) {
 			log_debug("conn %d: write: %s",
@@ -212,14 +218,13 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	}
 	if ((len = evbuffer_get_length(out)) == 0)
 		return;
-	if (len >= atomic_load_explicit(&c->w->srv->live.buffer_limit,
-	    memory_order_relaxed)) {
+	if (len >= conn_group(c)->buffer_limit) {
 		conn_pause(c);
-		STAT_ADD(&c->w->stats, backpressure_pauses, 1);
+		STAT_ADD(c->st, backpressure_pauses, 1);
 	} else if (memory_over(c->w->srv)) {
 		/* Over memory_limit: add no more until this echo is out. */
 		conn_pause(c);
-		STAT_ADD(&c->w->stats, memory_pauses, 1);
+		STAT_ADD(c->st, memory_pauses, 1);
 	}
 }
 
@@ -267,7 +272,7 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 			return;
 		}
 		log_debug("conn %d: idle timeout", fd);
-		STAT_ADD(&c->w->stats, idle_timeouts, 1);
+		STAT_ADD(c->st, idle_timeouts, 1);
 		conn_free(c);
 		return;
 	}
@@ -295,7 +300,7 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
  * (and in its per-address table if perip), and start echoing.
  */
 void
-conn_new(struct worker *w, int fd, const struct sockaddr *sa,
+conn_new(struct worker *w, unsigned slot, int fd, const struct sockaddr *sa,
     socklen_t salen, int perip)
 {
 	struct conn	*c;
@@ -307,6 +312,8 @@ conn_new(struct worker *w, int fd, const struct sockaddr *sa,
 		goto fail_close;
 	}
 	c->w = w;
+	c->slot = slot;
+	c->st = &w->stats[slot];
 	if (perip) {
 		memcpy(&c->peer, sa, salen < sizeof(c->peer) ? salen :
 		    sizeof(c->peer));
@@ -331,10 +338,11 @@ conn_new(struct worker *w, int fd, const struct sockaddr *sa,
 	}
 	TAILQ_INSERT_TAIL(&w->conns, c, entry);
 	w->nconns++;
-	STAT_ADD(&w->stats, conns_accepted, 1);
-	STAT_ADD(&w->stats, conns_active, 1);
-	log_debug("conn %d: accepted from %s by worker %d", fd,
-	    addr_format(sa, salen, peer, sizeof(peer)), w->id);
+	STAT_ADD(c->st, conns_accepted, 1);
+	STAT_ADD(c->st, conns_active, 1);
+	log_debug("conn %d: accepted from %s by worker %d for %s %s", fd,
+	    addr_format(sa, salen, peer, sizeof(peer)), w->id,
+	    conf_proto(SOCK_STREAM), conn_group(c)->name);
 	return;
 
 fail_free:
@@ -342,9 +350,9 @@ fail_free:
 fail_close:
 	close(fd);
 fail_count:
-	atomic_fetch_sub(&w->srv->nconns, 1);
+	limit_put(&w->srv->limit);
 	if (perip)
-		perip_del(&w->srv->perip, sa);
+		limit_ip_put(&w->srv->limit, slot, sa);
 }
 
 /*
@@ -356,8 +364,7 @@ fail_count:
 void
 conn_set_idle_timeout(struct conn *c)
 {
-	uint64_t	 ms = atomic_load_explicit(&c->w->srv->live.idle_timeout_ms,
-			    memory_order_relaxed);
+	uint64_t	 ms = conn_group(c)->idle_timeout_ms;
 	struct timeval	 tv = units_timeval(ms);
 
 	if (c->w->draining)
@@ -378,17 +385,17 @@ conn_free(struct conn *c)
 		/* What it held is released with it. */
 		evbuffer_remove_cb_entry(bufferevent_get_output(c->bev),
 		    c->outcb);
-		STAT_ADD(&w->stats, buffered, -(uint64_t)evbuffer_get_length(
+		STAT_ADD(c->w, buffered, -(uint64_t)evbuffer_get_length(
 		    bufferevent_get_output(c->bev)));
 	}
 	if (c->ackwait != NULL)
 		event_free(c->ackwait);
 	TAILQ_REMOVE(&w->conns, c, entry);
 	w->nconns--;
-	STAT_ADD(&w->stats, conns_active, -1);
-	atomic_fetch_sub(&w->srv->nconns, 1);
+	STAT_ADD(c->st, conns_active, -1);
+	limit_put(&w->srv->limit);
 	if (c->flags & CONN_PERIP)
-		perip_del(&w->srv->perip, &c->peer.sa);
+		limit_ip_put(&w->srv->limit, c->slot, &c->peer.sa);
 	bufferevent_free(c->bev);
 	free(c);
 	worker_conn_gone(w);

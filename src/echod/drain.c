@@ -137,13 +137,13 @@ drain_late_bytes(struct conn *c, size_t n)
 		return;
 	if (!(c->flags & CONN_CUT)) {
 		c->flags |= CONN_CUT;
-		STAT_ADD(&c->w->stats, cut_conns, 1);
+		STAT_ADD(c->st, cut_conns, 1);
 		/* Identical for every connection, so repeats are held back. */
 		log_warnx("data arrived after the drain's FIN: not echoed, "
 		    "counted as cut");
 	}
-	STAT_ADD(&c->w->stats, tcp_bytes, n);
-	STAT_ADD(&c->w->stats, cut_bytes, n);
+	STAT_ADD(c->st, tcp_bytes, n);
+	STAT_ADD(c->st, cut_bytes, n);
 	log_debug("conn %d: %zu bytes after the drain's FIN",
 	    (int)bufferevent_getfd(c->bev), n);
 }
@@ -273,12 +273,12 @@ drain_cut(struct conn *c)
 	if (ioctl(fd, SIOCOUTQ, &q) == 0 && q > 0)
 		lost += (size_t)q - ((c->flags & CONN_FIN) ? 1 : 0);
 	lost += in;
-	STAT_ADD(&c->w->stats, tcp_bytes, in);
+	STAT_ADD(c->st, tcp_bytes, in);
 	if ((lost > 0 || !(c->flags & CONN_FIN)) &&
 	    !(c->flags & CONN_CUT)) {
 		c->flags |= CONN_CUT;
-		STAT_ADD(&c->w->stats, cut_conns, 1);
+		STAT_ADD(c->st, cut_conns, 1);
 	}
-	STAT_ADD(&c->w->stats, cut_bytes, lost);
+	STAT_ADD(c->st, cut_bytes, lost);
 	conn_free(c);
 }

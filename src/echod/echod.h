@@ -19,7 +19,9 @@
 
 #include "addr.h"
 #include "conf.h"
+#include "group.h"
 #include "guard.h"
+#include "limit.h"
 #include "memory.h"
 
 struct event;
@@ -48,6 +50,7 @@ now_ms(void)
 struct conn {
 	TAILQ_ENTRY(conn)	 entry;
 	struct worker		*w;
+	struct stats		*st;		/* its group's, on its worker */
 	struct bufferevent	*bev;
 	struct evbuffer_cb_entry *outcb;	/* counts the output buffer */
 	struct event		*ackwait;	/* closing: waits for the ACK */
@@ -55,6 +58,7 @@ struct conn {
 	uint64_t		 hold_ms;	/* quiet not before (drain) */
 	uint64_t		 quiet_from_ms;	/* drain: last byte we read */
 	unsigned		 ackpoll_ms;	/* closing: next look after */
+	unsigned		 slot;		/* its listener group's */
 	unsigned		 flags;
 	union {
 		struct sockaddr		sa;
@@ -79,7 +83,8 @@ struct listener_tcp {
 	int			 parked_fd;	/* accepted, waits for a slot */
 	struct sockaddr_storage	 parked_sa;
 	socklen_t		 parked_len;
-	int			 parked_counted; /* in perip */
+	int			 parked_counted; /* by limit_ip_take */
+	unsigned		 parked_slot;	/* the group it came to */
 };
 
 /* The UDP part of a listener (udp.c's). */
@@ -98,6 +103,7 @@ struct listener {
 	int			 type;		/* SOCK_STREAM or SOCK_DGRAM */
 	struct addr		 addr;		/* as configured */
 	int			 inherited;	/* from systemd */
+	unsigned		 slot;		/* its group's */
 	char			 name[ADDR_STRLEN];
 	union {
 		struct listener_tcp	 tcp;	/* SOCK_STREAM */
@@ -132,7 +138,6 @@ typedef _Atomic uint64_t counter_t;
 	X(accept_errors)	/* accept() out of descriptors or memory */ \
 	X(backpressure_pauses)						\
 	X(memory_pauses)	/* reading paused over memory_limit */	\
-	X(buffered)		/* gauge: echo held in output buffers */ \
 	X(idle_timeouts)						\
 	X(cut_conns)		/* cut at shutdown with echo pending */	\
 	X(cut_bytes)
@@ -155,13 +160,10 @@ struct totals {
 };
 
 /*
- * Settings a reload changes while the workers run: the main thread stores
- * them, workers load them (relaxed atomics).
+ * Settings a reload changes while the workers run, besides the groups':
+ * the main thread stores them, workers load them (relaxed atomics).
  */
 struct live {
-	_Atomic size_t		buffer_limit;
-	_Atomic size_t		max_connections;
-	_Atomic uint64_t	idle_timeout_ms;
 	_Atomic uint64_t	memory_limit;	/* 0: none */
 };
 
@@ -180,7 +182,7 @@ struct worker_cmd {
 	int		type;		/* SOCK_STREAM or SOCK_DGRAM */
 	struct addr	addr;
 	char		name[ADDR_STRLEN];
-	const struct guard *guard;	/* RELOAD: the new guard settings */
+	const struct groups *groups;	/* RELOAD, ADD: the newest set */
 	uint64_t	gen;		/* RELOAD: the reload's number */
 };
 
@@ -199,7 +201,8 @@ struct worker {
 	struct listener_list	 listeners;	/* TCP and UDP */
 	struct conn_list	 conns;
 	size_t			 nconns;
-	struct stats		 stats;
+	struct stats		 stats[GROUP_SLOTS]; /* by group slot */
+	counter_t		 buffered;	/* echo held in output buffers */
 	int			 draining;
 	int			 cmd_pipe[2];	/* commands from the main thread */
 	struct event		*cmd_ev;
@@ -209,8 +212,8 @@ struct worker {
 	struct event		*heartbeat_ev;	/* for systemd's watchdog */
 	_Atomic uint64_t	 heartbeat;
 	struct udp_batch	*udp;
-	const struct guard	*guard;		/* this worker's current one */
-	_Atomic(const struct guard *) guard_seen; /* the same, for main */
+	const struct groups	*groups;	/* this worker's current set */
+	_Atomic(const struct groups *) groups_seen; /* the same, for main */
 	_Atomic uint64_t	 reload_gen;	/* last reload applied */
 	struct ratelimit	 rates;
 };
@@ -225,9 +228,7 @@ struct server {
 	struct worker		*workers;
 	unsigned		 nworkers;
 	int			 activated;	/* sockets came from systemd */
-	_Atomic size_t		 nconns;	/* across all workers */
-	_Atomic int		 at_limit;	/* max_connections reached */
-	_Atomic unsigned	 nparked;	/* clients waiting, accepted */
+	struct limit		 limit;		/* admission */
 	struct event		*sigterm, *sigint, *sighup, *sigusr1;
 	struct event		*shutdown_timer;
 	struct event		*status_timer;
@@ -242,8 +243,7 @@ struct server {
 	struct event		*watchdog_timer;
 	uint64_t		 watchdog_usec;	/* 0: no watchdog */
 	struct http		*http;		/* the metrics endpoint */
-	struct guard		*guard;		/* newest; older ones behind */
-	struct perip		 perip;
+	struct groups		*groups;	/* newest; older ones behind */
 	uint64_t		*heartbeats;	/* last seen, per worker */
 	time_t			 started;
 	int			 done_pipe[2];	/* a byte from each worker that ends */
@@ -273,6 +273,7 @@ void	server_totals(struct server *, struct totals *);
 void	server_tell(struct server *, int);
 void	server_set_live(struct server *);
 void	server_summary(struct server *, char *, size_t);
+void	server_group_totals(struct server *, unsigned, struct totals *);
 
 /* worker.c */
 int	worker_init(struct worker *, struct server *, int);
@@ -281,6 +282,7 @@ void	worker_join(struct worker *);
 int	worker_send(struct worker *, const struct worker_cmd *);
 void	worker_conn_gone(struct worker *);
 void	worker_free(struct worker *);
+void	worker_apply(struct worker *, const struct groups *);
 
 /* listener.c */
 int	listener_attach(struct worker *, int, int, const struct addr *,
@@ -289,6 +291,7 @@ void	listener_close(struct listener *);
 void	listener_close_addr(struct worker *, int, const struct addr *);
 void	listener_drain_all(struct worker *);
 void	listener_close_all(struct worker *);
+const struct lgroup *listener_group(const struct listener *);
 
 /* tcp.c */
 int	tcp_listener_init(struct listener *, int);
@@ -303,8 +306,8 @@ int	udp_listener_init(struct listener *, int);
 void	udp_listener_fini(struct listener *);
 
 /* conn.c */
-void	conn_new(struct worker *, int, const struct sockaddr *, socklen_t,
-	    int);
+void	conn_new(struct worker *, unsigned, int, const struct sockaddr *,
+	    socklen_t, int);
 void	conn_set_idle_timeout(struct conn *);
 
 /* drain.c */
@@ -317,6 +320,7 @@ void	conn_free(struct conn *);
 
 /* memory.c, os.c */
 int	memory_over(struct server *);
+uint64_t memory_buffered(struct server *);
 void	memory_cb(int, short, void *);
 unsigned os_ncpus(void);
 void	os_raise_nofile(struct server *);
@@ -324,7 +328,8 @@ int	os_drop_privileges(struct server *);
 
 /* listen.c */
 int	listen_bind(int, const struct addr *, int, char *, size_t);
-int	listen_addr(struct server *, int, const struct addr *, int);
+int	listen_addr(struct server *, const struct conf_group *,
+	    const struct addr *, int);
 int	listen_adopt(struct server *, const int *, int);
 
 /* reload.c */

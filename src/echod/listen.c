@@ -119,10 +119,10 @@ listen_probe(int type, const struct addr *a, struct addr *out)
  * every socket closed (logged, naming the address).
  */
 static int
-listen_all(struct server *srv, int type, const struct addr *a, int *fds,
-    char *name, size_t namelen)
+listen_all(struct server *srv, int type, const struct addr *a, int backlog,
+    int *fds, char *name, size_t namelen)
 {
-	const char	*proto = type == SOCK_STREAM ? "tcp" : "udp";
+	const char	*proto = conf_proto(type);
 	struct addr	 b = *a;
 	char		 want[ADDR_STRLEN];
 	unsigned	 k, n;
@@ -142,7 +142,7 @@ listen_all(struct server *srv, int type, const struct addr *a, int *fds,
 			break;
 		}
 		if (type == SOCK_STREAM &&
-		    listen(fds[k], srv->conf.tcp_backlog) == -1) {
+		    listen(fds[k], backlog) == -1) {
 			log_msg(LOG_ERR, "cannot listen on tcp %s: %s", want,
 			    strerror(errno));
 			close(fds[k]);
@@ -156,17 +156,32 @@ listen_all(struct server *srv, int type, const struct addr *a, int *fds,
 	return (-1);
 }
 
+/* " for group NAME" after a listener's address in the log, or "". */
+static const char *
+listen_group_note(struct server *srv, int type, const struct addr *a,
+    char *buf, size_t len)
+{
+	const struct lgroup	*g;
+
+	g = &srv->groups->v[groups_slot(srv->groups, type, a)];
+	if (strcmp(g->name, CONF_DEFAULT_GROUP) == 0)
+		return ("");
+	snprintf(buf, len, " for group %s", g->name);
+	return (buf);
+}
+
 /*
- * Bind a for every worker and hand each its socket: directly before the
- * workers run, by command once they do.  Return 0 or -1 (logged).
+ * Bind a, an address of group g, for every worker and hand each its
+ * socket: directly before the workers run, by command once they do.
+ * Return 0 or -1 (logged).
  */
 int
-listen_addr(struct server *srv, int type, const struct addr *a,
-    int running)
+listen_addr(struct server *srv, const struct conf_group *g,
+    const struct addr *a, int running)
 {
 	struct worker_cmd	 cmd;
-	char			 name[ADDR_STRLEN];
-	int			*fds;
+	char			 name[ADDR_STRLEN], note[64];
+	int			*fds, type = g->type;
 	unsigned		 k;
 	int			 rc = 0;
 
@@ -174,7 +189,8 @@ listen_addr(struct server *srv, int type, const struct addr *a,
 		log_msg(LOG_ERR, "out of memory");
 		return (-1);
 	}
-	if (listen_all(srv, type, a, fds, name, sizeof(name)) == -1) {
+	if (listen_all(srv, type, a, (int)g->backlog, fds, name,
+	    sizeof(name)) == -1) {
 		free(fds);
 		return (-1);
 	}
@@ -190,13 +206,14 @@ listen_addr(struct server *srv, int type, const struct addr *a,
 		cmd.fd = fds[k];
 		cmd.type = type;
 		cmd.addr = *a;
+		cmd.groups = srv->groups;
 		snprintf(cmd.name, sizeof(cmd.name), "%s", name);
 		if (worker_send(&srv->workers[k], &cmd) == -1)
 			rc = -1;	/* it closed the socket */
 	}
 	free(fds);
-	log_notice("listening on %s %s", type == SOCK_STREAM ? "tcp" : "udp",
-	    name);
+	log_notice("listening on %s %s%s", conf_proto(type), name,
+	    listen_group_note(srv, type, a, note, sizeof(note)));
 	return (rc);
 }
 
@@ -208,7 +225,7 @@ int
 listen_adopt(struct server *srv, const int *fds, int n)
 {
 	struct addr	 a;
-	char		 name[ADDR_STRLEN];
+	char		 name[ADDR_STRLEN], note[64];
 	unsigned	 k;
 	int		 i, type, fd, fl;
 
@@ -241,8 +258,9 @@ listen_adopt(struct server *srv, const int *fds, int n)
 			    name, 1) == -1)
 				return (EX_OSERR);
 		}
-		log_notice("listening on %s %s (from systemd)",
-		    type == SOCK_STREAM ? "tcp" : "udp", name);
+		log_notice("listening on %s %s (from systemd)%s",
+		    conf_proto(type), name, listen_group_note(srv, type, &a,
+		    note, sizeof(note)));
 	}
 	return (EX_OK);
 }

@@ -39,6 +39,7 @@ listener_attach(struct worker *w, int type, int fd, const struct addr *a,
 	l->type = type;
 	l->addr = *a;
 	l->inherited = inherited;
+	l->slot = groups_slot(w->groups, type, a);
 	snprintf(l->name, sizeof(l->name), "%s", name);
 	if (type == SOCK_STREAM)
 		rc = tcp_listener_init(l, fd);
@@ -51,6 +52,13 @@ listener_attach(struct worker *w, int type, int fd, const struct addr *a,
 	}
 	TAILQ_INSERT_TAIL(&w->listeners, l, entry);
 	return (0);
+}
+
+/* The settings of l's listener group, as its worker has them now. */
+const struct lgroup *
+listener_group(const struct listener *l)
+{
+	return (&l->w->groups->v[l->slot]);
 }
 
 /* Stop listening on l, release its protocol's part and free it. */

@@ -38,6 +38,24 @@ usage(int ex)
 	exit(ex);
 }
 
+/* For --check-config: each listener group and where it listens. */
+static void
+main_print_groups(const struct conf *c)
+{
+	const struct conf_group	*g;
+	char			 name[ADDR_STRLEN];
+	size_t			 i, j;
+
+	for (i = 0; i < c->ngroups; i++) {
+		g = &c->groups[i];
+		printf("%s group %s:", conf_proto(g->type), g->name);
+		for (j = 0; j < g->listen.n; j++)
+			printf(" %s", addr_name(&g->listen.v[j], name,
+			    sizeof(name)));
+		printf("%s\n", g->listen.n == 0 ? " (no listen address)" : "");
+	}
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -97,6 +115,7 @@ main(int argc, char *argv[])
 	}
 	if (check) {
 		printf("echod: %s: configuration OK\n", path);
+		main_print_groups(&conf);
 		conf_free(&conf);
 		return (EX_OK);
 	}

@@ -216,16 +216,23 @@ memory_trim(struct memory_trim *t, uint64_t held, uint64_t conns,
 int
 memory_over(struct server *srv)
 {
-	uint64_t	 limit, sum = 0;
-	unsigned	 i;
+	uint64_t	 limit;
 
 	limit = atomic_load_explicit(&srv->live.memory_limit,
 	    memory_order_relaxed);
-	if (limit == 0)
-		return (0);
+	return (limit > 0 && memory_buffered(srv) >= limit);
+}
+
+/* The echo data held now by all workers. */
+uint64_t
+memory_buffered(struct server *srv)
+{
+	uint64_t	 sum = 0;
+	unsigned	 i;
+
 	for (i = 0; i < srv->nworkers; i++)
-		sum += STAT_GET(&srv->workers[i].stats, buffered);
-	return (sum >= limit);
+		sum += STAT_GET(&srv->workers[i], buffered);
+	return (sum);
 }
 
 /*
@@ -271,7 +278,8 @@ memory_cb(evutil_socket_t fd, short what, void *arg)
 
 	memory_pressure(srv);
 	server_totals(srv, &t);
-	if (memory_trim(&srv->trim, t.buffered, t.conns_active, now_ms()))
+	if (memory_trim(&srv->trim, memory_buffered(srv), t.conns_active,
+	    now_ms()))
 		log_debug("gave freed memory back to the system in %" PRIu64
 		    " ms", now_ms() - srv->trim.last_ms);
 }

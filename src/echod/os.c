@@ -41,7 +41,7 @@ void
 os_raise_nofile(struct server *srv)
 {
 	struct rlimit	 rl;
-	size_t		 max = srv->conf.tcp_max_connections;
+	size_t		 max = (size_t)srv->conf.max_connections;
 	rlim_t		 reserve = OS_FD_RESERVE;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {

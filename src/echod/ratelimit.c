@@ -7,6 +7,7 @@
  */
 #include "config.h"
 
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,8 +18,16 @@
 struct ratelimit_slot {
 	struct bucket	b;		/* first: 32 bytes a slot, not 40 */
 	unsigned char	key[16];
-	unsigned char	family;
+	unsigned char	tag;		/* ratelimit_tag: group and family */
 };
+
+/* Group slot (below 64) and address family in one byte; never 0. */
+static unsigned char
+ratelimit_tag(unsigned group, int family)
+{
+	return ((unsigned char)((group & 63) << 2 |
+	    (family == AF_INET ? 1 : family == AF_INET6 ? 2 : 3)));
+}
 
 /* Fill a bucket to burst tokens at time now_ms. */
 void
@@ -68,13 +77,13 @@ ratelimit_free(struct ratelimit *t)
 }
 
 /*
- * Take a token from the bucket of sa's address at time now_ms (rate
- * tokens a second, burst at most).  Return 1 if there was one, 0 if the
- * source is over its rate.
+ * Take a token from the bucket of sa's address in listener group slot
+ * group at time now_ms (rate tokens a second, burst at most).  Return 1
+ * if there was one, 0 if the source is over its rate.
  */
 int
-ratelimit_take(struct ratelimit *t, uint64_t rate, uint64_t burst,
-    const struct sockaddr *sa, uint32_t now_ms)
+ratelimit_take(struct ratelimit *t, unsigned group, uint64_t rate,
+    uint64_t burst, const struct sockaddr *sa, uint32_t now_ms)
 {
 	struct ratelimit_slot	*s;
 	unsigned char		 key[16];
@@ -83,12 +92,13 @@ ratelimit_take(struct ratelimit *t, uint64_t rate, uint64_t burst,
 	if (t->slots == NULL &&
 	    (t->slots = calloc(RATELIMIT_SLOTS, sizeof(*t->slots))) == NULL)
 		return (1);	/* fail open rather than drop everyone */
-	s = &t->slots[keyhash(t->seed, key, family) % RATELIMIT_SLOTS];
-	if (s->family != (unsigned char)family ||
+	s = &t->slots[keyhash(t->seed + group, key, family) %
+	    RATELIMIT_SLOTS];
+	if (s->tag != ratelimit_tag(group, family) ||
 	    memcmp(s->key, key, sizeof(key)) != 0) {
 		/* A new source, or one that took this slot over. */
 		memcpy(s->key, key, sizeof(key));
-		s->family = (unsigned char)family;
+		s->tag = ratelimit_tag(group, family);
 		bucket_fill(&s->b, burst, now_ms);
 	}
 	return (bucket_take(&s->b, rate, burst, now_ms));

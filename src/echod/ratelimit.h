@@ -28,7 +28,7 @@ struct ratelimit {
 
 void	 ratelimit_init(struct ratelimit *);
 void	 ratelimit_free(struct ratelimit *);
-int	 ratelimit_take(struct ratelimit *, uint64_t, uint64_t,
+int	 ratelimit_take(struct ratelimit *, unsigned, uint64_t, uint64_t,
 	    const struct sockaddr *, uint32_t);
 
 #endif

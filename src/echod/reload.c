@@ -34,66 +34,69 @@ reload_same_addrs(const struct addr_list *a, const struct addr_list *b)
 
 /*
  * Reload: close the listeners of addresses no longer configured and bind
- * the new ones, leaving every connection alone.  An address that cannot
- * be bound is logged and left out of the list, so the next reload tries
- * it again.
+ * the new ones, leaving every connection alone; an address that moves to
+ * another group stays bound (its workers look up its group again).  An
+ * address that cannot be bound is logged and left out of its group's
+ * list, so the next reload tries it again.
  */
 static void
-reload_relisten(struct server *srv, int type, const struct addr_list *old,
-    struct addr_list *new)
+reload_relisten(struct server *srv, const struct conf *old, struct conf *new)
 {
 	struct worker_cmd	 cmd;
+	struct conf_group	*g;
+	const struct conf_group	*og;
 	char			 name[ADDR_STRLEN];
 	size_t			 i, j;
 	unsigned		 k;
 
-	for (i = 0; i < old->n; i++) {
-		for (j = 0; j < new->n; j++)
-			if (addr_equal(&old->v[i], &new->v[j]))
-				break;
-		if (j < new->n)
-			continue;
-		memset(&cmd, 0, sizeof(cmd));
-		cmd.op = WORKER_CMD_DEL;
-		cmd.fd = -1;
-		cmd.type = type;
-		cmd.addr = old->v[i];
-		for (k = 0; k < srv->nworkers; k++)
-			worker_send(&srv->workers[k], &cmd);
-		log_notice("no longer listening on %s %s",
-		    type == SOCK_STREAM ? "tcp" : "udp",
-		    addr_name(&old->v[i], name, sizeof(name)));
-	}
-	for (j = 0; j < new->n; ) {
-		for (i = 0; i < old->n; i++)
-			if (addr_equal(&old->v[i], &new->v[j]))
-				break;
-		if (i < old->n || listen_addr(srv, type, &new->v[j], 1) == 0) {
-			j++;
-			continue;
+	for (i = 0; i < old->ngroups; i++) {
+		og = &old->groups[i];
+		for (j = 0; j < og->listen.n; j++) {
+			if (conf_group_of(new, og->type, &og->listen.v[j]))
+				continue;
+			memset(&cmd, 0, sizeof(cmd));
+			cmd.op = WORKER_CMD_DEL;
+			cmd.fd = -1;
+			cmd.type = og->type;
+			cmd.addr = og->listen.v[j];
+			for (k = 0; k < srv->nworkers; k++)
+				worker_send(&srv->workers[k], &cmd);
+			log_notice("no longer listening on %s %s",
+			    conf_proto(og->type), addr_name(&og->listen.v[j],
+			    name, sizeof(name)));
 		}
-		memmove(&new->v[j], &new->v[j + 1],
-		    (new->n - j - 1) * sizeof(new->v[0]));
-		new->n--;
+	}
+	for (i = 0; i < new->ngroups; i++) {
+		g = &new->groups[i];
+		for (j = 0; j < g->listen.n; ) {
+			if (conf_group_of(old, g->type, &g->listen.v[j]) ||
+			    listen_addr(srv, g, &g->listen.v[j], 1) == 0) {
+				j++;
+				continue;
+			}
+			memmove(&g->listen.v[j], &g->listen.v[j + 1],
+			    (g->listen.n - j - 1) * sizeof(g->listen.v[0]));
+			g->listen.n--;
+		}
 	}
 }
 
 /*
- * Free the retired guard settings that no worker can still read: those
+ * Free the retired sets of groups that no worker can still read: those
  * older than the oldest one a worker says it uses.  Commands in flight
  * carry only newer ones.
  */
 static void
-reload_retire_guards(struct server *srv)
+reload_retire_groups(struct server *srv)
 {
-	struct guard	*g, *keep = srv->guard;
+	struct groups	*gs, *keep = srv->groups;
 	unsigned	 i;
 
-	for (g = srv->guard; g != NULL; g = g->older)
+	for (gs = srv->groups; gs != NULL; gs = gs->older)
 		for (i = 0; i < srv->nworkers; i++)
-			if (atomic_load(&srv->workers[i].guard_seen) == g)
-				keep = g;
-	guard_free(keep->older);
+			if (atomic_load(&srv->workers[i].groups_seen) == gs)
+				keep = gs;
+	groups_free(keep->older);
 	keep->older = NULL;
 }
 
@@ -105,7 +108,7 @@ void
 reload_start(struct server *srv)
 {
 	struct conf	 old, nc;
-	struct guard	*g;
+	struct groups	*gs;
 	char		 err[CONF_ERRLEN];
 
 	notify("RELOADING=1");
@@ -118,17 +121,17 @@ reload_start(struct server *srv)
 		notify("READY=1");
 		return;
 	}
-	if ((g = guard_new(&nc)) == NULL) {
+	if ((gs = groups_new(&nc, srv->groups, err, sizeof(err))) == NULL) {
 		log_msg(LOG_ERR, "reload failed, keeping the running "
-		    "configuration: out of memory");
+		    "configuration: %s", err);
 		conf_free(&nc);
 		notify("READY=1");
 		return;
 	}
-	/* Workers may still read the old one: retired, freed later. */
-	reload_retire_guards(srv);
-	g->older = srv->guard;
-	srv->guard = g;
+	/* Workers may still read the old set: retired, freed later. */
+	reload_retire_groups(srv);
+	gs->older = srv->groups;
+	srv->groups = gs;
 	if (nc.workers != srv->conf.workers)
 		log_warnx("reload: a new number of workers takes a restart");
 	if (strcmp(nc.user, srv->conf.user) != 0)
@@ -146,14 +149,10 @@ reload_start(struct server *srv)
 	log_setlevel(srv->conf.log_level);
 	server_set_live(srv);
 	if (srv->activated)
-		log_info("reload: listen addresses come from systemd; "
-		    "[tcp] listen and [udp] listen are not used");
-	else {
-		reload_relisten(srv, SOCK_STREAM, &old.tcp_listen,
-		    &srv->conf.tcp_listen);
-		reload_relisten(srv, SOCK_DGRAM, &old.udp_listen,
-		    &srv->conf.udp_listen);
-	}
+		log_info("reload: the sockets come from systemd; listen "
+		    "addresses only choose their groups");
+	else
+		reload_relisten(srv, &old, &srv->conf);
 	conf_free(&old);
 	srv->reload_gen++;
 	srv->reload_started = now_ms();

@@ -41,26 +41,44 @@ server_tell(struct server *srv, int op)
 	memset(&cmd, 0, sizeof(cmd));
 	cmd.op = op;
 	cmd.fd = -1;
-	cmd.guard = srv->guard;
+	cmd.groups = srv->groups;
 	cmd.gen = srv->reload_gen;
 	for (i = 0; i < srv->nworkers; i++)
 		worker_send(&srv->workers[i], &cmd);
 }
 
-/* Sum the workers' counters. */
-void
-server_totals(struct server *srv, struct totals *t)
+/* Add the counters of group slot over the workers to t. */
+static void
+server_add_group(struct server *srv, unsigned slot, struct totals *t)
 {
 	struct stats	*s;
 	unsigned	 i;
 
-	memset(t, 0, sizeof(*t));
 	for (i = 0; i < srv->nworkers; i++) {
-		s = &srv->workers[i].stats;
+		s = &srv->workers[i].stats[slot];
 #define STATS_SUM(f)	t->f += STAT_GET(s, f);
 		STATS_FIELDS(STATS_SUM)
 #undef STATS_SUM
 	}
+}
+
+/* Sum the counters of group slot over the workers. */
+void
+server_group_totals(struct server *srv, unsigned slot, struct totals *t)
+{
+	memset(t, 0, sizeof(*t));
+	server_add_group(srv, slot, t);
+}
+
+/* Sum the workers' counters over every group. */
+void
+server_totals(struct server *srv, struct totals *t)
+{
+	unsigned	 slot;
+
+	memset(t, 0, sizeof(*t));
+	for (slot = 0; srv->groups != NULL && slot < srv->groups->n; slot++)
+		server_add_group(srv, slot, t);
 }
 
 /* One line that sums up the counters, for the log and for systemd. */
@@ -102,11 +120,7 @@ server_set_live(struct server *srv)
 	else
 		log_info("memory_limit: none");
 	atomic_store(&srv->live.memory_limit, mem);
-	atomic_store(&srv->live.buffer_limit, srv->conf.tcp_buffer_limit);
-	atomic_store(&srv->live.max_connections,
-	    srv->conf.tcp_max_connections);
-	atomic_store(&srv->live.idle_timeout_ms,
-	    srv->conf.tcp_idle_timeout_ms);
+	atomic_store(&srv->limit.max, (size_t)srv->conf.max_connections);
 }
 
 /* Signal callback: stop, reload, or log a summary. */
@@ -135,7 +149,8 @@ server_signal_cb(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	log_notice("signal %d: stopping; draining %zu connections for up "
-	    "to %" PRIu64 " ms", (int)sig, atomic_load(&srv->nconns), ms);
+	    "to %" PRIu64 " ms", (int)sig, atomic_load(&srv->limit.nconns),
+	    ms);
 	notify("STOPPING=1");
 	srv->draining = 1;
 	notify_status_cb(-1, 0, srv);
@@ -227,9 +242,11 @@ server_events(struct server *srv)
 int
 server_init(struct server *srv, struct conf *conf, const char *path)
 {
+	const struct conf_group *g;
+	char		 err[CONF_ERRLEN];
 	int		*fds = NULL;
 	unsigned	 i;
-	size_t		 j;
+	size_t		 j, k;
 	int		 n, rc;
 
 	memset(srv, 0, sizeof(*srv));
@@ -242,6 +259,10 @@ server_init(struct server *srv, struct conf *conf, const char *path)
 	    os_ncpus();
 	if (srv->nworkers > CONF_MAX_WORKERS)
 		srv->nworkers = CONF_MAX_WORKERS;
+	if (limit_init(&srv->limit) == -1) {
+		log_msg(LOG_ERR, "out of memory");
+		return (EX_OSERR);
+	}
 	server_set_live(srv);
 	srv->watchdog_usec = notify_watchdog_usec();
 
@@ -256,9 +277,12 @@ server_init(struct server *srv, struct conf *conf, const char *path)
 		log_msg(LOG_ERR, "cannot set up the main event loop");
 		return (EX_OSERR);
 	}
-	if ((srv->guard = guard_new(&srv->conf)) == NULL ||
-	    perip_init(&srv->perip) == -1 ||
-	    (srv->workers = calloc(srv->nworkers, sizeof(*srv->workers))) ==
+	if ((srv->groups = groups_new(&srv->conf, NULL, err,
+	    sizeof(err))) == NULL) {
+		log_msg(LOG_ERR, "%s", err);
+		return (EX_OSERR);
+	}
+	if ((srv->workers = calloc(srv->nworkers, sizeof(*srv->workers))) ==
 	    NULL) {
 		log_msg(LOG_ERR, "out of memory");
 		return (EX_OSERR);
@@ -281,21 +305,20 @@ server_init(struct server *srv, struct conf *conf, const char *path)
 	}
 	if (n > 0) {
 		srv->activated = 1;
-		log_info("socket activation: %d sockets from systemd; [tcp] "
-		    "listen and [udp] listen are not used", n);
+		log_info("socket activation: %d sockets from systemd; the "
+		    "listen addresses in the file only choose their groups", n);
 		rc = listen_adopt(srv, fds, n);
 		free(fds);
 		if (rc != EX_OK)
 			return (rc);
 	} else {
-		for (j = 0; j < srv->conf.tcp_listen.n; j++)
-			if (listen_addr(srv, SOCK_STREAM,
-			    &srv->conf.tcp_listen.v[j], 0) == -1)
-				return (EX_UNAVAILABLE);
-		for (j = 0; j < srv->conf.udp_listen.n; j++)
-			if (listen_addr(srv, SOCK_DGRAM,
-			    &srv->conf.udp_listen.v[j], 0) == -1)
-				return (EX_UNAVAILABLE);
+		for (j = 0; j < srv->conf.ngroups; j++) {
+			g = &srv->conf.groups[j];
+			for (k = 0; k < g->listen.n; k++)
+				if (listen_addr(srv, g, &g->listen.v[k], 0) ==
+				    -1)
+					return (EX_UNAVAILABLE);
+		}
 	}
 	return (os_drop_privileges(srv));
 }
@@ -390,7 +413,7 @@ server_free(struct server *srv)
 	if (srv->done_pipe[1] != -1)
 		close(srv->done_pipe[1]);
 	free(srv->heartbeats);
-	guard_free(srv->guard);
-	perip_free(&srv->perip);
+	groups_free(srv->groups);
+	limit_free(&srv->limit);
 	conf_free(&srv->conf);
 }

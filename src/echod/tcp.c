@@ -24,16 +24,6 @@
 
 static int	tcp_unpark(struct listener *, int);
 
-/* Tell whether max_connections leaves no room. */
-static int
-tcp_at_limit(struct server *srv)
-{
-	size_t	 max = atomic_load_explicit(&srv->live.max_connections,
-		    memory_order_relaxed);
-
-	return (max > 0 && atomic_load(&srv->nconns) >= max);
-}
-
 /* Stop accepting on l and look again after ms milliseconds. */
 void
 tcp_pause(struct listener *l, unsigned ms)
@@ -55,54 +45,15 @@ tcp_retry_cb(evutil_socket_t fd, short what, void *arg)
 	struct server		*srv = l->w->srv;
 
 	/* A parked client first: it has waited longest. */
-	if (tcp_unpark(l, 0) != 0 || tcp_at_limit(srv)) {
+	if (tcp_unpark(l, 0) != 0 || limit_full(&srv->limit)) {
 		tcp_pause(l, TCP_LIMIT_POLL_MS);
 		return;
 	}
-	if (atomic_exchange(&srv->at_limit, 0))
+	if (atomic_exchange(&srv->limit.full, 0))
 		log_notice("below max_connections again: accepting");
 	l->tcp.paused = 0;
 	if (evconnlistener_enable(l->tcp.lev) == -1)
 		log_warnx("tcp %s: cannot resume accepting", l->name);
-}
-
-/*
- * Take a connection slot under max_connections (any number while
- * draining).  Return 1 if it was the last one, 0 if another, -1 if none
- * is free.
- */
-static int
-tcp_slot(struct server *srv, int draining)
-{
-	size_t	 max, n;
-
-	max = draining ? 0 : atomic_load_explicit(&srv->live.max_connections,
-	    memory_order_relaxed);
-	n = atomic_fetch_add(&srv->nconns, 1) + 1;
-	if (max > 0 && n > max) {
-		/* Another worker took the last slot in the same instant. */
-		atomic_fetch_sub(&srv->nconns, 1);
-		return (-1);
-	}
-	return (max > 0 && n == max);
-}
-
-/*
- * Tell whether a newcomer must leave the places that are free to the
- * clients held on the workers (tcp_park).
- */
-static int
-tcp_yield(struct server *srv)
-{
-	size_t		 max, n;
-	unsigned	 held;
-
-	if ((held = atomic_load(&srv->nparked)) == 0)
-		return (0);
-	max = atomic_load_explicit(&srv->live.max_connections,
-	    memory_order_relaxed);
-	n = atomic_load(&srv->nconns);
-	return (max > 0 && n + held >= max);
 }
 
 /*
@@ -122,8 +73,9 @@ tcp_park(struct listener *l, int fd, const struct sockaddr *sa,
 	    sizeof(t->parked_sa));
 	t->parked_len = salen;
 	t->parked_counted = counted;
-	atomic_fetch_add(&l->w->srv->nparked, 1);
-	STAT_ADD(&l->w->stats, limit_waits, 1);
+	t->parked_slot = l->slot;
+	limit_park(&l->w->srv->limit);
+	STAT_ADD(&l->w->stats[l->slot], limit_waits, 1);
 }
 
 /*
@@ -138,12 +90,12 @@ tcp_unpark(struct listener *l, int draining)
 
 	if (t->parked_fd == -1)
 		return (0);
-	if ((slot = tcp_slot(l->w->srv, draining)) == -1)
+	if ((slot = limit_take(&l->w->srv->limit, draining)) == -1)
 		return (-1);
-	conn_new(l->w, t->parked_fd, (struct sockaddr *)&t->parked_sa,
-	    t->parked_len, t->parked_counted);
+	conn_new(l->w, t->parked_slot, t->parked_fd,
+	    (struct sockaddr *)&t->parked_sa, t->parked_len, t->parked_counted);
 	t->parked_fd = -1;
-	atomic_fetch_sub(&l->w->srv->nparked, 1);
+	limit_unpark(&l->w->srv->limit);
 	return (slot);
 }
 
@@ -157,18 +109,18 @@ tcp_admit(struct listener *l, int fd, struct sockaddr *sa,
     socklen_t salen, int draining)
 {
 	struct worker		*w = l->w;
-	struct server		*srv = w->srv;
+	struct limit		*lim = &w->srv->limit;
+	const struct lgroup	*g = listener_group(l);
 	int			 counted = 0, slot = 0;
 
-	if (!guard_allowed(&w->guard->tcp_allow, &w->guard->tcp_deny, sa)) {
-		STAT_ADD(&w->stats, tcp_denied, 1);
+	if (!guard_allowed(g, sa)) {
+		STAT_ADD(&w->stats[l->slot], tcp_denied, 1);
 		close(fd);
 		return (0);
 	}
-	if (w->guard->tcp_max_per_ip > 0) {
-		if (perip_add(&srv->perip, sa, w->guard->tcp_max_per_ip) ==
-		    -1) {
-			STAT_ADD(&w->stats, perip_refused, 1);
+	if (g->max_per_ip > 0) {
+		if (limit_ip_take(lim, l->slot, sa, g->max_per_ip) == -1) {
+			STAT_ADD(&w->stats[l->slot], perip_refused, 1);
 			close(fd);
 			return (0);
 		}
@@ -179,19 +131,20 @@ tcp_admit(struct listener *l, int fd, struct sockaddr *sa,
 	 * when the places left are no more than they need, or the worker
 	 * where places free up would keep them for its own.
 	 */
-	if (l->tcp.parked_fd == -1 && ((!draining && tcp_yield(srv)) ||
-	    (slot = tcp_slot(srv, draining)) == -1)) {
+	if (l->tcp.parked_fd == -1 && ((!draining && limit_yield(lim)) ||
+	    (slot = limit_take(lim, draining)) == -1)) {
 		tcp_park(l, fd, sa, salen, counted);
 		return (1);
 	}
-	if (l->tcp.parked_fd != -1 && (slot = tcp_slot(srv, draining)) == -1) {
+	if (l->tcp.parked_fd != -1 && (slot = limit_take(lim, draining)) ==
+	    -1) {
 		/* Not reached: a listener pauses as soon as it parks. */
 		close(fd);
 		if (counted)
-			perip_del(&srv->perip, sa);
+			limit_ip_put(lim, l->slot, sa);
 		return (1);
 	}
-	conn_new(w, fd, sa, salen, counted);
+	conn_new(w, l->slot, fd, sa, salen, counted);
 	return (slot);
 }
 
@@ -202,10 +155,10 @@ tcp_pause_all(struct worker *w)
 	struct listener		*each;
 	struct server		*srv = w->srv;
 
-	if (!atomic_exchange(&srv->at_limit, 1))
+	if (!atomic_exchange(&srv->limit.full, 1))
 		log_warnx("max_connections (%zu) reached: not accepting until "
 		    "a connection closes", atomic_load_explicit(
-		    &srv->live.max_connections, memory_order_relaxed));
+		    &srv->limit.max, memory_order_relaxed));
 	TAILQ_FOREACH(each, &w->listeners, entry)
 		if (each->type == SOCK_STREAM)
 			tcp_pause(each, TCP_LIMIT_POLL_MS);
@@ -253,7 +206,8 @@ tcp_accept_queued(struct listener *l)
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK) {
-				STAT_ADD(&l->w->stats, accept_errors, 1);
+				STAT_ADD(&l->w->stats[l->slot], accept_errors,
+				    1);
 				log_warnx("tcp %s: accepting the backlog "
 				    "before closing: %s; clients still queued "
 				    "are reset", l->name, strerror(errno));
@@ -280,7 +234,7 @@ tcp_error_cb(struct evconnlistener *lev, void *arg)
 	struct listener		*l = arg;
 	int			 err = EVUTIL_SOCKET_ERROR();
 
-	STAT_ADD(&l->w->stats, accept_errors, 1);
+	STAT_ADD(&l->w->stats[l->slot], accept_errors, 1);
 	if (!l->tcp.failing) {
 		l->tcp.failing = 1;
 		log_warnx("tcp %s: accept: %s; retrying every %d ms", l->name,
@@ -330,9 +284,9 @@ tcp_listener_fini(struct listener *l)
 	if (t->parked_fd != -1) {
 		close(t->parked_fd);
 		if (t->parked_counted)
-			perip_del(&l->w->srv->perip,
+			limit_ip_put(&l->w->srv->limit, t->parked_slot,
 			    (struct sockaddr *)&t->parked_sa);
-		atomic_fetch_sub(&l->w->srv->nparked, 1);
+		limit_unpark(&l->w->srv->limit);
 	}
 	evconnlistener_free(t->lev);
 	event_free(t->retry);

@@ -88,16 +88,17 @@ udp_reply_from(struct msghdr *mh)
 static void
 udp_reply(struct listener *u, struct udp_batch *b, int n)
 {
-	uint64_t bytes;
-	int	 i = 0, sent, k;
+	struct stats	*st = &u->w->stats[u->slot];
+	uint64_t	 bytes;
+	int		 i = 0, sent, k;
 
 	while (i < n) {
 		sent = sendmmsg(u->udp.fd, &b->out[i], (unsigned)(n - i), 0);
 		if (sent > 0) {
 			for (k = i, bytes = 0; k < i + sent; k++)
 				bytes += b->out[k].msg_hdr.msg_iov->iov_len;
-			STAT_ADD(&u->w->stats, udp_sent, (uint64_t)sent);
-			STAT_ADD(&u->w->stats, udp_bytes_out, bytes);
+			STAT_ADD(st, udp_sent, (uint64_t)sent);
+			STAT_ADD(st, udp_bytes_out, bytes);
 			i += sent;
 			continue;
 		}
@@ -106,12 +107,12 @@ udp_reply(struct listener *u, struct udp_batch *b, int n)
 		if (sent == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
 		    errno == ENOBUFS)) {
 			/* The socket is full: the rest would fail too. */
-			STAT_ADD(&u->w->stats, udp_dropped, (uint64_t)(n - i));
+			STAT_ADD(st, udp_dropped, (uint64_t)(n - i));
 			return;
 		}
 		/* This one cannot be sent (say, EACCES); skip it. */
 		log_debug("udp %s: sendmmsg: %s", u->name, strerror(errno));
-		STAT_ADD(&u->w->stats, udp_dropped, 1);
+		STAT_ADD(st, udp_dropped, 1);
 		i++;
 	}
 }
@@ -122,7 +123,8 @@ udp_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct listener		*u = arg;
 	struct udp_batch	*b = u->w->udp;
-	const struct guard	*g = u->w->guard;
+	const struct lgroup	*g = listener_group(u);
+	struct stats		*st = &u->w->stats[u->slot];
 	struct timespec		 ts;
 	uint64_t		 bytes;
 	uint32_t		 ms_now;
@@ -156,7 +158,7 @@ udp_read_cb(evutil_socket_t fd, short what, void *arg)
 			    (uint64_t)ts.tv_nsec / 1000000);
 		for (i = 0, k = 0, bytes = 0; i < n; i++) {
 			bytes += b->msgs[i].msg_len;
-			switch (guard_udp(g, &u->w->rates,
+			switch (guard_udp(g, u->slot, &u->w->rates,
 			    (struct sockaddr *)&b->peers[i], ms_now)) {
 			case GUARD_PASS:
 				/* Exactly what came, to whom it came from. */
@@ -165,18 +167,18 @@ udp_read_cb(evutil_socket_t fd, short what, void *arg)
 				b->out[k++] = b->msgs[i];
 				break;
 			case GUARD_REFLECTOR:
-				STAT_ADD(&u->w->stats, udp_reflection, 1);
+				STAT_ADD(st, udp_reflection, 1);
 				break;
 			case GUARD_RATE:
-				STAT_ADD(&u->w->stats, udp_rate_limited, 1);
+				STAT_ADD(st, udp_rate_limited, 1);
 				break;
 			default:
-				STAT_ADD(&u->w->stats, udp_denied, 1);
+				STAT_ADD(st, udp_denied, 1);
 				break;
 			}
 		}
-		STAT_ADD(&u->w->stats, udp_bytes, bytes);
-		STAT_ADD(&u->w->stats, udp_datagrams, (uint64_t)n);
+		STAT_ADD(st, udp_bytes, bytes);
+		STAT_ADD(st, udp_datagrams, (uint64_t)n);
 		udp_reply(u, b, k);
 		if (n < UDP_BATCH)
 			return;

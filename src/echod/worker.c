@@ -53,11 +53,32 @@ worker_cut(struct worker *w)
 	event_base_loopexit(w->base, NULL);
 }
 
+/*
+ * Switch to a newer set of listener groups: every listener looks up its
+ * group again by its address, every connection takes its group's new
+ * idle timeout.  The main thread frees the old set once no worker says
+ * it reads it.
+ */
+void
+worker_apply(struct worker *w, const struct groups *gs)
+{
+	struct listener	*l;
+	struct conn	*c;
+
+	if (gs == NULL || gs == w->groups)
+		return;
+	w->groups = gs;
+	TAILQ_FOREACH(l, &w->listeners, entry)
+		l->slot = groups_slot(gs, l->type, &l->addr);
+	TAILQ_FOREACH(c, &w->conns, entry)
+		conn_set_idle_timeout(c);
+	atomic_store(&w->groups_seen, gs);
+}
+
 /* Carry out one command from the main thread. */
 static void
 worker_do(struct worker *w, const struct worker_cmd *cmd)
 {
-	struct conn	*c;
 
 	switch (cmd->op) {
 	case WORKER_CMD_DRAIN:
@@ -67,14 +88,13 @@ worker_do(struct worker *w, const struct worker_cmd *cmd)
 		worker_cut(w);
 		break;
 	case WORKER_CMD_RELOAD:
-		w->guard = cmd->guard;
-		atomic_store(&w->guard_seen, w->guard);
-		TAILQ_FOREACH(c, &w->conns, entry)
-			conn_set_idle_timeout(c);
+		worker_apply(w, cmd->groups);
 		/* After the listener commands before it: all applied. */
 		atomic_store(&w->reload_gen, cmd->gen);
 		break;
 	case WORKER_CMD_ADD:
+		/* A new address may be a new group's, or moved to another. */
+		worker_apply(w, cmd->groups);
 		if (w->draining)
 			close(cmd->fd);
 		else
@@ -254,8 +274,8 @@ worker_init(struct worker *w, struct server *srv, int id)
 		log_msg(LOG_ERR, "worker %d: cannot create event", id);
 		return (-1);
 	}
-	w->guard = srv->guard;
-	atomic_store(&w->guard_seen, w->guard);
+	w->groups = srv->groups;
+	atomic_store(&w->groups_seen, w->groups);
 	ratelimit_init(&w->rates);
 	/* Untouched pages cost nothing: a reload may add UDP later. */
 	if ((w->udp = udp_batch_new()) == NULL) {

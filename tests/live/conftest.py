@@ -13,7 +13,8 @@ ECHOD = os.environ.get("ECHOD") or os.path.join(
     os.path.dirname(__file__), "..", "..", "echod")
 # A command to run echod under, e.g. "valgrind -q --error-exitcode=99".
 WRAPPER = os.environ.get("ECHOD_WRAPPER", "").split()
-LISTEN_RE = re.compile(r"listening on (tcp|udp) (\S+)$")
+LISTEN_RE = re.compile(r"listening on (tcp|udp) (\S+)"
+                       r"(?: for group ([a-z0-9_-]+))?$")
 
 
 def split_addr(text):
@@ -39,6 +40,7 @@ class Echod:
         self.reader.start()
         self.tcp = []
         self.udp = []
+        self.groups = {}        # "tcp NAME" -> [addresses]
 
     def _read(self):
         for line in self.proc.stderr:
@@ -91,7 +93,10 @@ class Echod:
             for line in self.lines:
                 m = line and LISTEN_RE.search(line)
                 if m:
-                    getattr(self, m.group(1)).append(split_addr(m.group(2)))
+                    addr = split_addr(m.group(2))
+                    getattr(self, m.group(1)).append(addr)
+                    self.groups.setdefault("%s %s" % (
+                        m.group(1), m.group(3) or "default"), []).append(addr)
         return self
 
     def log(self):

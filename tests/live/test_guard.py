@@ -13,6 +13,7 @@ import urllib.request
 import pytest
 
 from conftest import DEFAULT_CONFIG, ECHOD
+from test_metrics import parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -35,9 +36,7 @@ def config(tcp="", udp="", server="workers = 1\n", metrics_port=None):
 def metrics(port):
     with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port,
                                 timeout=5) as r:
-        text = r.read().decode()
-    return {k: float(v) for k, v in (l.rsplit(" ", 1) for l in
-                                     text.splitlines() if l[:1] != "#")}
+        return parse(r.read().decode())
 
 
 def settled(port, key, want, timeout=5):

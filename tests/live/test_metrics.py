@@ -34,12 +34,20 @@ def scrape(port, path="/metrics"):
         return r.read().decode()
 
 
+GROUP_LABEL = re.compile(r'group="[^"]*",?')
+
+
 def parse(text):
+    """Every series by its full name, and each one with a group label also
+    summed over the groups under its name without it."""
     vals = {}
     for line in text.splitlines():
         if line and not line.startswith("#"):
             name, v = line.rsplit(" ", 1)
             vals[name] = float(v)
+            if 'group="' in name and not name.startswith("echod_group_"):
+                total = GROUP_LABEL.sub("", name).replace("{}", "")
+                vals[total] = vals.get(total, 0.0) + float(v)
     return vals
 
 
@@ -607,7 +615,8 @@ def test_head_and_http_versions(mechod):
         assert h["content-type"] == \
             "text/plain; version=0.0.4; charset=utf-8"
         assert len(body) == int(h["content-length"])
-        assert b"\nechod_connections_accepted_total 0\n" in body
+        assert b'\nechod_connections_accepted_total{group="default"} 0\n' \
+            in body
     # A request that arrives a few bytes at a time is answered once whole.
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -60,20 +60,20 @@ test_defaults(void **state)
 	parse_ok(&c, "");
 	assert_int_equal(c.log_level, LOG_INFO);
 	assert_int_equal(c.shutdown_timeout_ms, 10000);
-	assert_int_equal(c.tcp_buffer_limit, 256 * 1024);
+	assert_int_equal(conf_tcp(&c)->buffer_limit, 256 * 1024);
 	assert_int_equal(c.workers, 0);
-	assert_int_equal(c.tcp_max_connections, 0);
-	assert_int_equal(c.tcp_idle_timeout_ms, 0);
-	assert_int_equal(c.tcp_backlog, 4096);
-	assert_int_equal(c.tcp_listen.n, 2);
-	assert_string_equal(listen_at(&c.tcp_listen, 0, buf, sizeof(buf)),
+	assert_int_equal(c.max_connections, 0);
+	assert_int_equal(conf_tcp(&c)->idle_timeout_ms, 0);
+	assert_int_equal(conf_tcp(&c)->backlog, 4096);
+	assert_int_equal(conf_tcp(&c)->listen.n, 2);
+	assert_string_equal(listen_at(&conf_tcp(&c)->listen, 0, buf, sizeof(buf)),
 	    "127.0.0.1:7");
-	assert_string_equal(listen_at(&c.tcp_listen, 1, buf, sizeof(buf)),
+	assert_string_equal(listen_at(&conf_tcp(&c)->listen, 1, buf, sizeof(buf)),
 	    "[::1]:7");
-	assert_int_equal(c.udp_listen.n, 2);
-	assert_string_equal(listen_at(&c.udp_listen, 0, buf, sizeof(buf)),
+	assert_int_equal(conf_udp(&c)->listen.n, 2);
+	assert_string_equal(listen_at(&conf_udp(&c)->listen, 0, buf, sizeof(buf)),
 	    "127.0.0.1:7");
-	assert_string_equal(listen_at(&c.udp_listen, 1, buf, sizeof(buf)),
+	assert_string_equal(listen_at(&conf_udp(&c)->listen, 1, buf, sizeof(buf)),
 	    "[::1]:7");
 	conf_free(&c);
 }
@@ -101,18 +101,18 @@ test_every_key(void **state)
 	    "listen = 127.0.0.2:9\n");
 	assert_int_equal(c.log_level, LOG_DEBUG);
 	assert_int_equal(c.shutdown_timeout_ms, 1500);
-	assert_int_equal(c.tcp_buffer_limit, 64 * 1024);
+	assert_int_equal(conf_tcp(&c)->buffer_limit, 64 * 1024);
 	assert_int_equal(c.workers, 3);
-	assert_int_equal(c.tcp_max_connections, 15000);
-	assert_int_equal(c.tcp_idle_timeout_ms, 300000);
-	assert_int_equal(c.tcp_backlog, 128);
-	assert_int_equal(c.tcp_listen.n, 2);
-	assert_string_equal(listen_at(&c.tcp_listen, 0, buf, sizeof(buf)),
+	assert_int_equal(c.max_connections, 15000);
+	assert_int_equal(conf_tcp(&c)->idle_timeout_ms, 300000);
+	assert_int_equal(conf_tcp(&c)->backlog, 128);
+	assert_int_equal(conf_tcp(&c)->listen.n, 2);
+	assert_string_equal(listen_at(&conf_tcp(&c)->listen, 0, buf, sizeof(buf)),
 	    "0.0.0.0:7");
-	assert_string_equal(listen_at(&c.tcp_listen, 1, buf, sizeof(buf)),
+	assert_string_equal(listen_at(&conf_tcp(&c)->listen, 1, buf, sizeof(buf)),
 	    "[::]:7");
-	assert_int_equal(c.udp_listen.n, 1);
-	assert_string_equal(listen_at(&c.udp_listen, 0, buf, sizeof(buf)),
+	assert_int_equal(conf_udp(&c)->listen.n, 1);
+	assert_string_equal(listen_at(&conf_udp(&c)->listen, 0, buf, sizeof(buf)),
 	    "127.0.0.2:9");
 	conf_free(&c);
 }
@@ -210,17 +210,17 @@ test_units_in_keys(void **state)
 	parse_ok(&c, "[server]\nshutdown_timeout = 2m\n[tcp]\n"
 	    "buffer_limit = 1m\n");
 	assert_int_equal(c.shutdown_timeout_ms, 120000);
-	assert_int_equal(c.tcp_buffer_limit, 1024 * 1024);
+	assert_int_equal(conf_tcp(&c)->buffer_limit, 1024 * 1024);
 	conf_free(&c);
 	parse_ok(&c, "[server]\nshutdown_timeout = 0\n[tcp]\n"
 	    "buffer_limit = 1k\n");
 	assert_int_equal(c.shutdown_timeout_ms, 0);
-	assert_int_equal(c.tcp_buffer_limit, 1024);
+	assert_int_equal(conf_tcp(&c)->buffer_limit, 1024);
 	conf_free(&c);
 	parse_ok(&c, "[server]\nshutdown_timeout = 24h\n[tcp]\n"
 	    "buffer_limit = 1g\n");
 	assert_int_equal(c.shutdown_timeout_ms, 24 * 3600 * 1000);
-	assert_int_equal(c.tcp_buffer_limit, 1024 * 1024 * 1024);
+	assert_int_equal(conf_tcp(&c)->buffer_limit, 1024 * 1024 * 1024);
 	conf_free(&c);
 }
 
@@ -232,16 +232,16 @@ test_workers_and_limits(void **state)
 	parse_ok(&c, "[server]\nworkers = auto\n[tcp]\nidle_timeout = 0\n"
 	    "max_connections = 0\nbacklog = 1\n");
 	assert_int_equal(c.workers, 0);
-	assert_int_equal(c.tcp_idle_timeout_ms, 0);
-	assert_int_equal(c.tcp_max_connections, 0);
-	assert_int_equal(c.tcp_backlog, 1);
+	assert_int_equal(conf_tcp(&c)->idle_timeout_ms, 0);
+	assert_int_equal(c.max_connections, 0);
+	assert_int_equal(conf_tcp(&c)->backlog, 1);
 	conf_free(&c);
 	parse_ok(&c, "[server]\nworkers = 256\n[tcp]\nidle_timeout = 250ms\n"
 	    "max_connections = 10000000\nbacklog = 65535\n");
 	assert_int_equal(c.workers, 256);
-	assert_int_equal(c.tcp_idle_timeout_ms, 250);
-	assert_int_equal(c.tcp_max_connections, 10000000);
-	assert_int_equal(c.tcp_backlog, 65535);
+	assert_int_equal(conf_tcp(&c)->idle_timeout_ms, 250);
+	assert_int_equal(c.max_connections, 10000000);
+	assert_int_equal(conf_tcp(&c)->backlog, 65535);
 	conf_free(&c);
 
 	parse_err("[server]\nworkers = 0\n",
@@ -291,7 +291,7 @@ test_user_and_metrics(void **state)
 	assert_string_equal(listen_at(&c.metrics_listen, 1, buf, sizeof(buf)),
 	    "[::1]:9107");
 	/* Metrics alone are no echo listener. */
-	assert_int_equal(c.tcp_listen.n, 2);
+	assert_int_equal(conf_tcp(&c)->listen.n, 2);
 	conf_free(&c);
 
 	parse_ok(&c, "[server]\nuser =\n");	/* empty: stay as started */
@@ -320,20 +320,20 @@ test_guards(void **state)
 	struct conf	 c;
 
 	parse_ok(&c, "");
-	assert_int_equal(c.tcp_allow.n + c.tcp_deny.n + c.udp_allow.n +
-	    c.udp_deny.n, 0);
-	assert_int_equal(c.tcp_max_per_ip, 0);
-	assert_int_equal(c.udp_rate_limit, 0);
-	assert_int_equal(c.udp_burst, 0);
+	assert_int_equal(conf_tcp(&c)->allow.n + conf_tcp(&c)->deny.n + conf_udp(&c)->allow.n +
+	    conf_udp(&c)->deny.n, 0);
+	assert_int_equal(conf_tcp(&c)->max_per_ip, 0);
+	assert_int_equal(conf_udp(&c)->rate_limit, 0);
+	assert_int_equal(conf_udp(&c)->burst, 0);
 	/* The built-in reflector ports, and only those. */
-	assert_true(PORTSET_HAS(c.udp_reflectors, 0));
-	assert_true(PORTSET_HAS(c.udp_reflectors, 7));
-	assert_true(PORTSET_HAS(c.udp_reflectors, 19));
-	assert_true(PORTSET_HAS(c.udp_reflectors, 53));
-	assert_true(PORTSET_HAS(c.udp_reflectors, 123));
-	assert_true(PORTSET_HAS(c.udp_reflectors, 11211));
-	assert_false(PORTSET_HAS(c.udp_reflectors, 8));
-	assert_false(PORTSET_HAS(c.udp_reflectors, 40000));
+	assert_true(PORTSET_HAS(conf_udp(&c)->reflectors, 0));
+	assert_true(PORTSET_HAS(conf_udp(&c)->reflectors, 7));
+	assert_true(PORTSET_HAS(conf_udp(&c)->reflectors, 19));
+	assert_true(PORTSET_HAS(conf_udp(&c)->reflectors, 53));
+	assert_true(PORTSET_HAS(conf_udp(&c)->reflectors, 123));
+	assert_true(PORTSET_HAS(conf_udp(&c)->reflectors, 11211));
+	assert_false(PORTSET_HAS(conf_udp(&c)->reflectors, 8));
+	assert_false(PORTSET_HAS(conf_udp(&c)->reflectors, 40000));
 	conf_free(&c);
 
 	parse_ok(&c, "[tcp]\nallow = 10.0.0.0/8 ::1\nallow = 192.0.2.0/24\n"
@@ -341,24 +341,24 @@ test_guards(void **state)
 	    "[udp]\nallow = ::/0\ndeny = 127.0.0.2 ; a comment\n"
 	    "reflector_ports = 9\n  12345 ; more\nrate_limit = 500\n"
 	    "burst = 50\n");
-	assert_int_equal(c.tcp_allow.n, 3);
-	assert_int_equal(c.tcp_allow.v[1].family, AF_INET6);
-	assert_int_equal(c.tcp_deny.n, 1);
-	assert_int_equal(c.tcp_deny.v[0].prefix, 16);
-	assert_int_equal(c.tcp_max_per_ip, 8);
-	assert_int_equal(c.udp_allow.n, 1);
-	assert_int_equal(c.udp_deny.n, 1);
-	assert_true(PORTSET_HAS(c.udp_reflectors, 9));
-	assert_true(PORTSET_HAS(c.udp_reflectors, 12345));
-	assert_false(PORTSET_HAS(c.udp_reflectors, 7));	/* the list was replaced */
-	assert_false(PORTSET_HAS(c.udp_reflectors, 0));
-	assert_int_equal(c.udp_rate_limit, 500);
-	assert_int_equal(c.udp_burst, 50);
+	assert_int_equal(conf_tcp(&c)->allow.n, 3);
+	assert_int_equal(conf_tcp(&c)->allow.v[1].family, AF_INET6);
+	assert_int_equal(conf_tcp(&c)->deny.n, 1);
+	assert_int_equal(conf_tcp(&c)->deny.v[0].prefix, 16);
+	assert_int_equal(conf_tcp(&c)->max_per_ip, 8);
+	assert_int_equal(conf_udp(&c)->allow.n, 1);
+	assert_int_equal(conf_udp(&c)->deny.n, 1);
+	assert_true(PORTSET_HAS(conf_udp(&c)->reflectors, 9));
+	assert_true(PORTSET_HAS(conf_udp(&c)->reflectors, 12345));
+	assert_false(PORTSET_HAS(conf_udp(&c)->reflectors, 7));	/* the list was replaced */
+	assert_false(PORTSET_HAS(conf_udp(&c)->reflectors, 0));
+	assert_int_equal(conf_udp(&c)->rate_limit, 500);
+	assert_int_equal(conf_udp(&c)->burst, 50);
 	conf_free(&c);
 
 	parse_ok(&c, "[udp]\nreflector_ports = none\n");
-	assert_false(PORTSET_HAS(c.udp_reflectors, 0));
-	assert_false(PORTSET_HAS(c.udp_reflectors, 19));
+	assert_false(PORTSET_HAS(conf_udp(&c)->reflectors, 0));
+	assert_false(PORTSET_HAS(conf_udp(&c)->reflectors, 19));
 	conf_free(&c);
 
 	parse_err("[tcp]\nallow = 10.1.2.3/8\n",
@@ -392,18 +392,18 @@ test_listen_forms(void **state)
 
 	/* Empty turns one protocol off. */
 	parse_ok(&c, "[tcp]\nlisten =\n");
-	assert_int_equal(c.tcp_listen.n, 0);
-	assert_int_equal(c.udp_listen.n, 2);
+	assert_int_equal(conf_tcp(&c)->listen.n, 0);
+	assert_int_equal(conf_udp(&c)->listen.n, 2);
 	conf_free(&c);
 	parse_ok(&c, "[udp]\nlisten = \n");
-	assert_int_equal(c.udp_listen.n, 0);
-	assert_int_equal(c.tcp_listen.n, 2);
+	assert_int_equal(conf_udp(&c)->listen.n, 0);
+	assert_int_equal(conf_tcp(&c)->listen.n, 2);
 	conf_free(&c);
 
 	/* Tabs separate addresses too. */
 	parse_ok(&c, "[tcp]\nlisten = 127.0.0.1:1\t127.0.0.1:2\n");
-	assert_int_equal(c.tcp_listen.n, 2);
-	assert_string_equal(listen_at(&c.tcp_listen, 1, buf, sizeof(buf)),
+	assert_int_equal(conf_tcp(&c)->listen.n, 2);
+	assert_string_equal(listen_at(&conf_tcp(&c)->listen, 1, buf, sizeof(buf)),
 	    "127.0.0.1:2");
 	conf_free(&c);
 }
@@ -421,17 +421,17 @@ test_listen_append(void **state)
 	    "[udp]\n"
 	    "  [udp]\n"
 	    "listen = 127.0.0.1:6\n");
-	assert_int_equal(c.tcp_listen.n, 5);
-	assert_string_equal(listen_at(&c.tcp_listen, 4, buf, sizeof(buf)),
+	assert_int_equal(conf_tcp(&c)->listen.n, 5);
+	assert_string_equal(listen_at(&conf_tcp(&c)->listen, 4, buf, sizeof(buf)),
 	    "[::1]:5");
-	assert_int_equal(c.udp_listen.n, 1);
-	assert_string_equal(listen_at(&c.tcp_listen, 0, buf, sizeof(buf)),
+	assert_int_equal(conf_udp(&c)->listen.n, 1);
+	assert_string_equal(listen_at(&conf_tcp(&c)->listen, 0, buf, sizeof(buf)),
 	    "127.0.0.1:1");
-	assert_string_equal(listen_at(&c.tcp_listen, 1, buf, sizeof(buf)),
+	assert_string_equal(listen_at(&conf_tcp(&c)->listen, 1, buf, sizeof(buf)),
 	    "127.0.0.1:2");
-	assert_string_equal(listen_at(&c.tcp_listen, 2, buf, sizeof(buf)),
+	assert_string_equal(listen_at(&conf_tcp(&c)->listen, 2, buf, sizeof(buf)),
 	    "[::1]:3");
-	assert_string_equal(listen_at(&c.tcp_listen, 3, buf, sizeof(buf)),
+	assert_string_equal(listen_at(&conf_tcp(&c)->listen, 3, buf, sizeof(buf)),
 	    "127.0.0.1:4");
 	conf_free(&c);
 }
@@ -540,11 +540,11 @@ test_memory_and_metrics_limits(void **state)
 	    "t.conf:2: [udp] listen: '[::FFFF:7f00:1]:7' is an IPv4-mapped "
 	    "IPv6 address; write the IPv4 address (like 127.0.0.1:7)");
 	parse_ok(&c, "[tcp]\nlisten = [fe80::1%lo]:7\n");
-	assert_int_equal(c.tcp_listen.n, 1);
+	assert_int_equal(conf_tcp(&c)->listen.n, 1);
 	conf_free(&c);
 	/* The interface is looked up when binding, not when parsing. */
 	parse_ok(&c, "[tcp]\nlisten = [fe80::1%nosuchif9]:7\n");
-	assert_string_equal(c.tcp_listen.v[0].ifname, "nosuchif9");
+	assert_string_equal(conf_tcp(&c)->listen.v[0].ifname, "nosuchif9");
 	conf_free(&c);
 	parse_err("[tcp]\nlisten = [fe80::1%a/b]:7\n",
 	    "t.conf:2: [tcp] listen: bad address '[fe80::1%a/b]:7': scope must "
@@ -616,6 +616,140 @@ test_errors(void **state)
 	    "characters)");
 }
 
+/* The group named name in c, which must be there. */
+static const struct conf_group *
+group_named(const struct conf *c, const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < c->ngroups; i++)
+		if (strcmp(c->groups[i].name, name) == 0)
+			return (&c->groups[i]);
+	fail_msg("no group %s", name);
+	return (NULL);
+}
+
+/* Issue 12: named groups inherit from the unnamed section, wherever it is. */
+static void
+test_groups_inherit(void **state)
+{
+	struct conf		 c;
+	const struct conf_group	*web, *api, *dns;
+	char			 buf[ADDR_STRLEN];
+
+	parse_ok(&c, "[tcp web]\nlisten = 127.0.0.1:8080\ndeny = 10.0.0.0/8\n"
+	    "[tcp api]\nlisten = 127.0.0.1:8081\nbuffer_limit = 1m\n"
+	    "allow = 192.168.0.0/16\nidle_timeout = 5s\n"
+	    "[udp dns]\nlisten = 127.0.0.1:5353\nreflector_ports = 9\n"
+	    "[tcp]\nbuffer_limit = 64k\nallow = 127.0.0.0/8 ::1/128\n"
+	    "idle_timeout = 1m\nbacklog = 128\nmax_connections_per_ip = 3\n"
+	    "max_connections = 100\n"
+	    "[udp]\nrate_limit = 50\nburst = 70\n");
+	assert_int_equal(c.ngroups, 5);
+	web = group_named(&c, "web");
+	api = group_named(&c, "api");
+	dns = group_named(&c, "dns");
+	assert_int_equal(web->type, SOCK_STREAM);
+	assert_int_equal(web->line, 1);
+	assert_int_equal(dns->type, SOCK_DGRAM);
+	/* Unset: from [tcp], which comes later in the file. */
+	assert_int_equal(web->buffer_limit, 64 * 1024);
+	assert_int_equal(web->idle_timeout_ms, 60000);
+	assert_int_equal(web->backlog, 128);
+	assert_int_equal(web->max_per_ip, 3);
+	assert_int_equal(web->allow.n, 2);
+	assert_int_equal(web->deny.n, 1);
+	/* Set: its own, and a set list replaces the inherited one. */
+	assert_int_equal(api->buffer_limit, 1024 * 1024);
+	assert_int_equal(api->idle_timeout_ms, 5000);
+	assert_int_equal(api->allow.n, 1);
+	assert_int_equal(api->allow.v[0].prefix, 16);
+	assert_int_equal(api->deny.n, 0);
+	assert_int_equal(c.max_connections, 100);
+	/* UDP: the rate from [udp], its own reflector list. */
+	assert_int_equal(dns->rate_limit, 50);
+	assert_int_equal(dns->burst, 70);
+	assert_true(PORTSET_HAS(dns->reflectors, 9));
+	assert_false(PORTSET_HAS(dns->reflectors, 7));
+	assert_true(PORTSET_HAS(conf_udp(&c)->reflectors, 7));
+	/* listen never falls back, and the default goes once a group listens. */
+	assert_int_equal(conf_tcp(&c)->listen.n, 0);
+	assert_int_equal(conf_udp(&c)->listen.n, 0);
+	assert_int_equal(web->listen.n, 1);
+	assert_string_equal(listen_at(&web->listen, 0, buf, sizeof(buf)),
+	    "127.0.0.1:8080");
+	assert_ptr_equal(conf_group_of(&c, SOCK_STREAM, &api->listen.v[0]),
+	    api);
+	assert_null(conf_group_of(&c, SOCK_DGRAM, &api->listen.v[0]));
+	conf_free(&c);
+
+	/* A section given twice is one group; defaults when nothing is set. */
+	parse_ok(&c, "[tcp a]\nlisten = 127.0.0.1:1\n[udp]\n[tcp a]\n"
+	    "listen = 127.0.0.1:2\n");
+	assert_int_equal(c.ngroups, 3);
+	assert_int_equal(group_named(&c, "a")->listen.n, 2);
+	assert_int_equal(group_named(&c, "a")->buffer_limit, 256 * 1024);
+	assert_int_equal(group_named(&c, "a")->backlog, 4096);
+	conf_free(&c);
+}
+
+/* Issue 12: every bad group is refused at its line. */
+static void
+test_groups_errors(void **state)
+{
+	char	 text[4096];
+	size_t	 i, n;
+
+	parse_err("[tcp web]\nbuffer_limit = 1m\n",
+	    "t.conf:1: [tcp web]: no listen address; a named group needs its "
+	    "own");
+	parse_err("[tcp web]\nlisten =\n",
+	    "t.conf:1: [tcp web]: no listen address; a named group needs its "
+	    "own");
+	parse_err("[tcp]\n[tcp Web]\nlisten = 127.0.0.1:1\n",
+	    "t.conf:2: [tcp Web]: a group name is 1 to 32 characters of a-z, "
+	    "0-9, _ and -");
+	parse_err("[tcp a.b]\n",
+	    "t.conf:1: [tcp a.b]: a group name is 1 to 32 characters of a-z, "
+	    "0-9, _ and -");
+	parse_err("[udp a b]\n",
+	    "t.conf:1: [udp a b]: a group name is 1 to 32 characters of a-z, "
+	    "0-9, _ and -");
+	parse_err("[tcp abcdefghijklmnopqrstuvwxyz0123456]\n",
+	    "t.conf:1: [tcp abcdefghijklmnopqrstuvwxyz0123456]: a group name "
+	    "is 1 to 32 characters of a-z, 0-9, _ and -");
+	parse_err("[tcp  abcdefghijklmnopqrstuvwxyz012345                  ]\n",
+	    "t.conf:1: section name too long (at most 49 characters)");
+	parse_err("[tcp default]\n",
+	    "t.conf:1: [tcp default]: 'default' names the unnamed [tcp] in "
+	    "metrics and logs; choose another name");
+	parse_err("[server main]\n",
+	    "t.conf:1: [server] takes no name");
+	parse_err("[tcp x]\nlisten = 127.0.0.1:1\n\n[udp x]\n",
+	    "t.conf:4: [udp x]: the name is taken by [tcp x] at line 1");
+	parse_err("[tcp x]\nlisten = 127.0.0.1:1\nmax_connections = 5\n",
+	    "t.conf:3: [tcp x] max_connections: server-wide; set it in [tcp]");
+	parse_err("[tcp x]\nlisten = 127.0.0.1:1\nbacklog = 1\nbacklog = 2\n",
+	    "t.conf:4: [tcp x] backlog: given twice");
+	parse_err("[tcp x]\nlisten = 127.0.0.1:1\nbacklog = 0\n",
+	    "t.conf:3: [tcp x] backlog: '0' must be a number from 1 to 65535");
+	parse_err("[udp x]\nlisten = 127.0.0.1:1\nbuffer_limit = 1m\n",
+	    "t.conf:3: unknown key 'buffer_limit' in [udp x]");
+	parse_err("[tcp]\nlisten = 127.0.0.1:1\n[tcp x]\n"
+	    "listen = 127.0.0.1:2 127.0.0.1:1\n",
+	    "t.conf:4: [tcp x] listen: address '127.0.0.1:1' is in [tcp] too");
+	/* The same address for TCP and for UDP is two sockets: fine. */
+	parse_err("[tcp x]\nlisten = 127.0.0.1:1\n[udp y]\nlisten = "
+	    "127.0.0.1:1\n[tcp y]\n",
+	    "t.conf:5: [tcp y]: the name is taken by [udp y] at line 3");
+	/* At most CONF_MAX_GROUPS groups, both unnamed ones counted. */
+	for (i = 0, n = 0; i < CONF_MAX_GROUPS - 1; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n,
+		    "[tcp g%zu]\nlisten = 127.0.0.1:%zu\n", i, i + 1);
+	snprintf(text + n, sizeof(text) - n, "[udp]\n");
+	parse_err(text, "t.conf:61: too many groups (at most 32)");
+}
+
 static void
 test_load_file(void **state)
 {
@@ -683,6 +817,8 @@ main(void)
 		cmocka_unit_test(test_memory_and_metrics_limits),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_load_file),
+		cmocka_unit_test(test_groups_inherit),
+		cmocka_unit_test(test_groups_errors),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

@@ -82,13 +82,18 @@ test_table_per_source(void **state)
 	b.sin_addr.s_addr = htonl(0x7f000002);
 	ratelimit_init(&t);
 	for (i = 0; i < 3; i++)
-		assert_int_equal(ratelimit_take(&t, 1, 3,
+		assert_int_equal(ratelimit_take(&t, 0, 1, 3,
 		    (struct sockaddr *)&a, 0), 1);
-	assert_int_equal(ratelimit_take(&t, 1, 3, (struct sockaddr *)&a, 0),
+	assert_int_equal(ratelimit_take(&t, 0, 1, 3, (struct sockaddr *)&a, 0),
 	    0);
-	assert_int_equal(ratelimit_take(&t, 1, 3, (struct sockaddr *)&b, 0),
+	assert_int_equal(ratelimit_take(&t, 0, 1, 3, (struct sockaddr *)&b, 0),
 	    1);
-	assert_int_equal(ratelimit_take(&t, 1, 3, (struct sockaddr *)&a,
+	/* Another listener group: the same source has a bucket of its own. */
+	assert_int_equal(ratelimit_take(&t, 5, 1, 3, (struct sockaddr *)&a, 0),
+	    1);
+	assert_int_equal(ratelimit_take(&t, 0, 1, 3, (struct sockaddr *)&a, 0),
+	    0);
+	assert_int_equal(ratelimit_take(&t, 0, 1, 3, (struct sockaddr *)&a,
 	    1000), 1);
 	ratelimit_free(&t);
 }
