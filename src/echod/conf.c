@@ -20,26 +20,10 @@
 
 #include "conf.h"
 #include "confkey.h"
+#include "confparse.h"
 
 #define CONF_MAX_FILE		(1024 * 1024)
 #define CONF_SECTION_MAX	49	/* inih's MAX_SECTION, less its NUL */
-
-struct conf_parser {
-	struct conf	*conf;
-	const char	*name;		/* file name used in messages */
-	const char	*pos;		/* next unread character */
-	int		 lineno;	/* line last handed to inih */
-	int		 err_line;	/* line of the first error, or 0 */
-	int		 err_set;	/* an error message was recorded */
-	char		*err;
-	size_t		 errlen;
-	int		 in_key;	/* a key was seen since the last [section] */
-	int		 listen_line;	/* last line with a tcp or udp listen */
-	int		 metrics_line;	/* last line with [metrics] listen */
-	int		 listen_set[2];	/* tcp, udp: some listen in the file */
-	unsigned char	 seen[CONFKEY_MAX]; /* per key: given ([server] ...) */
-	unsigned char	 gseen[CONF_MAX_GROUPS][CONFKEY_MAX]; /* per group */
-};
 
 static const char *conf_kinds[] = { "server", "tcp", "udp", "metrics" };
 #define CONF_NKINDS	(sizeof(conf_kinds) / sizeof(conf_kinds[0]))
@@ -111,19 +95,8 @@ conf_group_of(const struct conf *c, int type, const struct addr *a)
 	return (NULL);
 }
 
-/* A group's section as written: "[tcp]" or "[tcp web]". */
-static const char *
-conf_label(const struct conf_group *g, char *buf, size_t len)
-{
-	if (strcmp(g->name, CONF_DEFAULT_GROUP) == 0)
-		snprintf(buf, len, "[%s]", conf_proto(g->type));
-	else
-		snprintf(buf, len, "[%s %s]", conf_proto(g->type), g->name);
-	return (buf);
-}
-
 /* Record the first error, prefixed with file and line. */
-static void
+void
 conf_error(struct conf_parser *p, int line, const char *fmt, ...)
 {
 	va_list	 ap;
@@ -142,34 +115,6 @@ conf_error(struct conf_parser *p, int line, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(p->err + n, p->errlen - (size_t)n, fmt, ap);
 	va_end(ap);
-}
-
-/* Add a group of type named name, with the defaults.  Index or -1. */
-static int
-conf_add_group(struct conf_parser *p, int type, const char *name,
-    size_t namelen, int line)
-{
-	struct conf		*c = p->conf;
-	struct conf_group	*nv, *g;
-
-	if (c->ngroups >= CONF_MAX_GROUPS) {
-		conf_error(p, line, "too many groups (at most %d)",
-		    CONF_MAX_GROUPS);
-		return (-1);
-	}
-	nv = reallocarray(c->groups, c->ngroups + 1, sizeof(*nv));
-	if (nv == NULL) {
-		conf_error(p, line, "out of memory");
-		return (-1);
-	}
-	c->groups = nv;
-	g = &c->groups[c->ngroups];
-	memset(g, 0, sizeof(*g));
-	snprintf(g->name, sizeof(g->name), "%.*s", (int)namelen, name);
-	g->type = type;
-	g->line = line;
-	confkey_group_defaults(g);
-	return ((int)c->ngroups++);
 }
 
 /*
@@ -202,65 +147,21 @@ conf_split(const char *s, size_t len, size_t *kind, const char **name,
 	return (0);
 }
 
-/* The group of a section's kind and name; index, or -1 if none. */
+/* The socket type of a section kind's groups, or -1 if it has none. */
 static int
-conf_find_group(const struct conf *c, size_t kind, const char *name,
-    size_t namelen)
+conf_kind_type(size_t kind)
 {
-	int	 type = kind == 1 ? SOCK_STREAM : SOCK_DGRAM;
-	size_t	 i;
-
-	if (kind != 1 && kind != 2)
-		return (-1);
-	if (namelen == 0)
-		return (kind == 1 ? 0 : 1);
-	for (i = 2; i < c->ngroups; i++)
-		if (strlen(c->groups[i].name) == namelen &&
-		    strncmp(c->groups[i].name, name, namelen) == 0)
-			return (c->groups[i].type == type ? (int)i : -1);
-	return (-1);
+	return (kind == 1 ? SOCK_STREAM : kind == 2 ? SOCK_DGRAM : -1);
 }
 
-/* Check a named group's section and add the group if it is new. */
-static void
-conf_named_section(struct conf_parser *p, size_t kind, const char *name,
+/* The group of a section's kind and name; index, or -1 if none. */
+static int
+conf_find(const struct conf *c, size_t kind, const char *name,
     size_t namelen)
 {
-	char	 label[64];
-	int	 i;
-
-	if (kind != 1 && kind != 2) {
-		conf_error(p, p->lineno, "[%s] takes no name", conf_kinds[kind]);
-		return;
-	}
-	if (namelen > CONF_GROUP_NAMELEN ||
-	    strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_-") < namelen) {
-		conf_error(p, p->lineno, "[%s %.*s]: a group name is 1 to %d "
-		    "characters of a-z, 0-9, _ and -", conf_kinds[kind],
-		    (int)(namelen > 40 ? 40 : namelen), name, CONF_GROUP_NAMELEN);
-		return;
-	}
-	if (namelen == strlen(CONF_DEFAULT_GROUP) &&
-	    strncmp(name, CONF_DEFAULT_GROUP, namelen) == 0) {
-		conf_error(p, p->lineno, "[%s %s]: '%s' names the unnamed "
-		    "[%s] in metrics and logs; choose another name",
-		    conf_kinds[kind], CONF_DEFAULT_GROUP, CONF_DEFAULT_GROUP,
-		    conf_kinds[kind]);
-		return;
-	}
-	if (conf_find_group(p->conf, kind, name, namelen) != -1)
-		return;		/* more of a group seen before */
-	/* Names are unique across protocols: they label the metrics. */
-	if (conf_find_group(p->conf, 3 - kind, name, namelen) != -1) {
-		i = conf_find_group(p->conf, 3 - kind, name, namelen);
-		conf_error(p, p->lineno, "[%s %.*s]: the name is taken by %s "
-		    "at line %d", conf_kinds[kind], (int)namelen, name,
-		    conf_label(&p->conf->groups[i], label, sizeof(label)),
-		    p->conf->groups[i].line);
-		return;
-	}
-	(void)conf_add_group(p, kind == 1 ? SOCK_STREAM : SOCK_DGRAM,
-	    name, namelen, p->lineno);
+	if (conf_kind_type(kind) == -1)
+		return (-1);
+	return (confgroup_find(c, conf_kind_type(kind), name, namelen));
 }
 
 /* Check a "[section]" line against the sections echod knows. */
@@ -295,39 +196,13 @@ conf_check_section(struct conf_parser *p, const char *line)
 		    "characters)", CONF_SECTION_MAX);
 		return;
 	}
-	if (namelen > 0) {
-		conf_named_section(p, kind, name, namelen);
-		return;
-	}
-	if ((i = conf_find_group(p->conf, kind, "", 0)) != -1 &&
+	if (namelen > 0 && conf_kind_type(kind) == -1)
+		conf_error(p, p->lineno, "[%s] takes no name", conf_kinds[kind]);
+	else if (namelen > 0)
+		confgroup_section(p, conf_kind_type(kind), name, namelen);
+	else if ((i = conf_find(p->conf, kind, "", 0)) != -1 &&
 	    p->conf->groups[i].line == 0)
 		p->conf->groups[i].line = p->lineno;
-}
-
-/*
- * After a listen line of group gi: no address may be in two groups of a
- * protocol (the kernel would let both bind with SO_REUSEPORT).
- */
-static int
-conf_listen_unique(struct conf_parser *p, int gi, size_t from)
-{
-	const struct conf_group	*g = &p->conf->groups[gi], *o;
-	char			 label[64], other[64], name[ADDR_STRLEN];
-	size_t			 i;
-
-	p->listen_line = p->lineno;
-	p->listen_set[g->type == SOCK_STREAM ? 0 : 1] = 1;
-	for (i = from; i < g->listen.n; i++) {
-		o = conf_group_of(p->conf, g->type, &g->listen.v[i]);
-		if (o == g)
-			continue;
-		conf_error(p, p->lineno, "%s listen: address '%s' is in %s too",
-		    conf_label(g, label, sizeof(label)),
-		    addr_name(&g->listen.v[i], name, sizeof(name)),
-		    conf_label(o, other, sizeof(other)));
-		return (-1);
-	}
-	return (0);
 }
 
 /* Store one key of section kind (and group gi, or -1). */
@@ -342,7 +217,7 @@ conf_set_key(struct conf_parser *p, size_t kind, int gi, const char *name,
 	size_t			 i, n = g != NULL ? g->listen.n : 0;
 
 	if (g != NULL)
-		conf_label(g, label, sizeof(label));
+		confgroup_label(g, label, sizeof(label));
 	else
 		snprintf(label, sizeof(label), "[%s]", conf_kinds[kind]);
 	if ((k = confkey_find(conf_kinds[kind], name, &i)) == NULL) {
@@ -366,7 +241,7 @@ conf_set_key(struct conf_parser *p, size_t kind, int gi, const char *name,
 	}
 	*seen = 1;
 	if (k->flags & CONFKEY_OWN)
-		return (conf_listen_unique(p, gi, n));
+		return (confgroup_listen(p, gi, n));
 	if (kind == 3 && strcmp(name, "listen") == 0)
 		p->metrics_line = p->lineno;
 	return (0);
@@ -396,8 +271,8 @@ conf_handler(void *arg, const char *section, const char *name,
 	/* conf_check_section saw this section: it is known. */
 	if (conf_split(section, strlen(section), &kind, &gname, &glen) == -1)
 		return (0);
-	return (conf_set_key(p, kind, conf_find_group(p->conf, kind, gname,
-	    glen), name, value) == 0);
+	return (conf_set_key(p, kind, conf_find(p->conf, kind, gname, glen),
+	    name, value) == 0);
 }
 
 /* inih's line reader over an in-memory string; counts lines. */
@@ -425,52 +300,6 @@ conf_reader(char *buf, int size, void *arg)
 	if (p->err_set)
 		return (NULL);
 	return (buf);
-}
-
-/*
- * Once the whole file is read: an unnamed section with no listen takes the
- * loopback default, unless the file listens on that protocol elsewhere;
- * a named group takes what it does not set from its unnamed section.
- */
-static void
-conf_resolve(struct conf_parser *p)
-{
-	struct conf		*c = p->conf;
-	struct conf_group	*g;
-	const char		*why;
-	char			 label[64];
-	size_t			 i, k;
-	int			 t;
-	static const char	*defaults[] = { "127.0.0.1:7", "[::1]:7" };
-
-	for (t = 0; t < 2; t++) {
-		g = &c->groups[t];
-		if (p->listen_set[t])
-			continue;
-		if ((g->listen.v = calloc(2, sizeof(*g->listen.v))) == NULL) {
-			conf_error(p, 0, "out of memory");
-			return;
-		}
-		for (k = 0; k < 2; k++)
-			if (addr_parse(defaults[k], &g->listen.v[k], &why) == -1)
-				abort();	/* they are valid */
-		g->listen.n = 2;
-	}
-	for (i = 2; i < c->ngroups; i++) {
-		g = &c->groups[i];
-		if (g->listen.n == 0) {
-			conf_error(p, g->line, "%s: no listen address; a named "
-			    "group needs its own", conf_label(g, label,
-			    sizeof(label)));
-			return;
-		}
-		for (k = 0; k < confkey_count(); k++)
-			if (!p->gseen[i][k] && confkey_inherit(k, g,
-			    &c->groups[g->type == SOCK_STREAM ? 0 : 1]) == -1) {
-				conf_error(p, 0, "out of memory");
-				return;
-			}
-	}
 }
 
 /* Checks that need the whole file. */
@@ -513,9 +342,9 @@ conf_parse_string(struct conf *c, const char *text, const char *name,
 	p->errlen = errlen;
 
 	if (c->ngroups == 0 &&
-	    (conf_add_group(p, SOCK_STREAM, CONF_DEFAULT_GROUP,
+	    (confgroup_add(p, SOCK_STREAM, CONF_DEFAULT_GROUP,
 	    strlen(CONF_DEFAULT_GROUP), 0) == -1 ||
-	    conf_add_group(p, SOCK_DGRAM, CONF_DEFAULT_GROUP,
+	    confgroup_add(p, SOCK_DGRAM, CONF_DEFAULT_GROUP,
 	    strlen(CONF_DEFAULT_GROUP), 0) == -1)) {
 		free(p);
 		return (-1);
@@ -528,7 +357,7 @@ conf_parse_string(struct conf *c, const char *text, const char *name,
 	} else if (rc < 0 && !p->err_set)
 		conf_error(p, 0, "cannot parse: out of memory");
 	if (!p->err_set)
-		conf_resolve(p);
+		confgroup_resolve(p);
 	if (!p->err_set)
 		conf_validate(p);
 	failed = p->err_set;

@@ -330,6 +330,7 @@ int	os_drop_privileges(struct server *);
 int	listen_bind(int, const struct addr *, int, char *, size_t);
 int	listen_addr(struct server *, const struct conf_group *,
 	    const struct addr *, int);
+int	listen_groups(struct server *);
 int	listen_adopt(struct server *, const int *, int);
 
 /* reload.c */

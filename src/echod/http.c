@@ -44,6 +44,7 @@
 #include <event2/listener.h>
 
 #include "echod.h"
+#include "httpreq.h"
 #include "units.h"
 #include "log.h"
 
@@ -51,28 +52,6 @@
 #define HTTP_MAX_REQUEST	8192	/* bytes of request line and headers */
 #define HTTP_DISCARD		65536	/* bytes a lingering recv drops */
 #define HTTP_DISCARD_READS	16	/* recvs per wake-up, at most */
-
-/* The answers the endpoint gives, in the order of their counters. */
-enum http_answer {
-	ANSWER_OK,
-	ANSWER_BAD_REQUEST,
-	ANSWER_NOT_FOUND,
-	ANSWER_BAD_METHOD,
-	ANSWER_TOO_LARGE,
-	ANSWER_NSTATUS
-};
-
-static const struct {
-	int		 code;
-	const char	*reason;
-	const char	*body;		/* for all but 200 */
-} http_status[ANSWER_NSTATUS] = {
-	{ 200, "OK", NULL },
-	{ 400, "Bad Request", "bad request" },
-	{ 404, "Not Found", "not found: try /metrics" },
-	{ 405, "Method Not Allowed", "only GET and HEAD" },
-	{ 431, "Request Header Fields Too Large", "request headers over 8 KiB" }
-};
 
 /* One client of the endpoint. */
 struct http_conn {
@@ -100,126 +79,10 @@ struct http {
 	/* cppcheck-suppress unusedStructMember ; used by the TAILQ macros */
 	TAILQ_HEAD(, http_conn) conns;
 	size_t			 nconns;
-	uint64_t		 answered[ANSWER_NSTATUS];
-	uint64_t		 timeouts;	/* closed before answering */
+	struct httpreq_counts	 own;		/* the endpoint's own */
 };
 
 static void	http_close(struct http_conn *);
-
-/*
- * Append the endpoint's own counters, which only the main thread keeps.
- * Return 0 or -1.
- */
-static int
-http_write_own(struct http *m, struct evbuffer *b)
-{
-	size_t	 i;
-
-	metrics_head(b, "echod_metrics_requests_total", "counter",
-	    "Requests to this endpoint answered, by status code; a scrape "
-	    "counts once answered, so not in its own figures.");
-	for (i = 0; i < ANSWER_NSTATUS; i++)
-		if (evbuffer_add_printf(b, "echod_metrics_requests_total"
-		    "{code=\"%d\"} %" PRIu64 "\n", http_status[i].code,
-		    m->answered[i]) == -1)
-			return (-1);
-	metrics_head(b, "echod_metrics_timeouts_total", "counter",
-	    "Connections to this endpoint closed at request_timeout before "
-	    "their answer was written.");
-	if (evbuffer_add_printf(b, "echod_metrics_timeouts_total %" PRIu64
-	    "\n", m->timeouts) == -1)
-		return (-1);
-	return (0);
-}
-
-/* Tell whether c may be in a token: a method or a header name. */
-static int
-http_tchar(unsigned char c)
-{
-	if ((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') ||
-	    (c >= 'a' && c <= 'z'))
-		return (1);
-	return (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
-
-/*
- * Read a request line, "METHOD SP PATH SP HTTP/1.x" (s, n bytes, without
- * its line end), and choose the answer; *head tells whether it is HEAD.
- */
-static enum http_answer
-http_parse_request(const char *s, size_t n, int *head)
-{
-	size_t	 i, method, path, pathlen;
-
-	for (i = 0; i < n && http_tchar((unsigned char)s[i]); i++)
-		;
-	method = i;
-	if (method == 0 || i == n || s[i] != ' ')
-		return (ANSWER_BAD_REQUEST);
-	path = ++i;
-	while (i < n && (unsigned char)s[i] > ' ' && (unsigned char)s[i] < 0x7f)
-		i++;
-	pathlen = i - path;
-	if (pathlen == 0 || i == n || s[i] != ' ')
-		return (ANSWER_BAD_REQUEST);
-	i++;
-	if (n - i != 8 || memcmp(s + i, "HTTP/1.", 7) != 0 ||
-	    s[i + 7] < '0' || s[i + 7] > '9')
-		return (ANSWER_BAD_REQUEST);
-
-	*head = method == 4 && memcmp(s, "HEAD", 4) == 0;
-	if (!*head && !(method == 3 && memcmp(s, "GET", 3) == 0))
-		return (ANSWER_BAD_METHOD);
-	if (pathlen != 8 || memcmp(s + path, "/metrics", 8) != 0)
-		return (ANSWER_NOT_FOUND);
-	return (ANSWER_OK);
-}
-
-/* Tell whether a header line (s, n bytes, no line end) is "name: value". */
-static int
-http_header_ok(const char *s, size_t n)
-{
-	size_t		 i;
-	unsigned char	 c;
-
-	for (i = 0; i < n && http_tchar((unsigned char)s[i]); i++)
-		;
-	if (i == 0 || i == n || s[i] != ':')
-		return (0);
-	for (i++; i < n; i++) {
-		c = (unsigned char)s[i];
-		if ((c < ' ' && c != '\t') || c == 0x7f)
-			return (0);
-	}
-	return (1);
-}
-
-/*
- * Choose the answer to a request: p holds its request line and headers,
- * len bytes, every line ended by "\n" or "\r\n", without the empty line
- * after them.  *head tells whether the method was HEAD.
- */
-static enum http_answer
-http_parse(const char *p, size_t len, int *head)
-{
-	enum http_answer	 st = ANSWER_BAD_REQUEST;
-	const char		*eol;
-	size_t			 off, n;
-
-	*head = 0;
-	for (off = 0; off < len; off += n + 1) {
-		if ((eol = memchr(p + off, '\n', len - off)) == NULL)
-			return (ANSWER_BAD_REQUEST);
-		n = (size_t)(eol - (p + off));
-		if (off == 0)
-			st = http_parse_request(p, n > 0 && p[n - 1] == '\r' ?
-			    n - 1 : n, head);
-		else if (!http_header_ok(p + off, n > 0 &&
-		    p[off + n - 1] == '\r' ? n - 1 : n))
-			return (ANSWER_BAD_REQUEST);
-	}
-	return (st);
-}
 
 /*
  * Stop reading, drop any input (a body or pipelined requests are not
@@ -227,44 +90,20 @@ http_parse(const char *p, size_t len, int *head)
  * callback takes over once it is out.  Return 0 or -1.
  */
 static int
-http_answer(struct http_conn *mc, enum http_answer st, int head)
+http_answer(struct http_conn *mc, enum httpreq_answer st, int head)
 {
 	struct http	*m = mc->m;
 	struct evbuffer	*in = bufferevent_get_input(mc->bev);
-	struct evbuffer	*out = bufferevent_get_output(mc->bev);
-	struct evbuffer	*body;
-	int		 rc = -1;
 
 	mc->state = HTTP_WRITING;
 	if (bufferevent_disable(mc->bev, EV_READ) == -1 ||
-	    evbuffer_drain(in, evbuffer_get_length(in)) == -1)
+	    evbuffer_drain(in, evbuffer_get_length(in)) == -1 ||
+	    httpreq_answer(bufferevent_get_output(mc->bev), st, head, m->srv,
+	    &m->own) == -1)
 		return (-1);
-	if ((body = evbuffer_new()) == NULL)
-		return (-1);
-	if (st == ANSWER_OK) {
-		metrics_write(m->srv, body);
-		if (http_write_own(m, body) == -1)
-			goto done;
-	} else if (evbuffer_add_printf(body, "%s\n", http_status[st].body) ==
-	    -1)
-		goto done;
-	if (evbuffer_add_printf(out, "HTTP/1.0 %d %s\r\n"
-	    "Content-Type: text/plain; %scharset=utf-8\r\n"
-	    "Content-Length: %zu\r\n"
-	    "%s"
-	    "Connection: close\r\n\r\n", http_status[st].code,
-	    http_status[st].reason, st == ANSWER_OK ? "version=0.0.4; " : "",
-	    evbuffer_get_length(body), st == ANSWER_BAD_METHOD ?
-	    "Allow: GET, HEAD\r\n" : "") == -1)
-		goto done;
-	if (!head && evbuffer_add_buffer(out, body) == -1)
-		goto done;
-	m->answered[st]++;
-	log_debug("metrics %d: %d", mc->fd, http_status[st].code);
-	rc = 0;
-done:
-	evbuffer_free(body);
-	return (rc);
+	m->own.answered[st]++;
+	log_debug("metrics %d: %d", mc->fd, httpreq_code(st));
+	return (0);
 }
 
 /*
@@ -305,7 +144,7 @@ http_read_cb(struct bufferevent *bev, void *arg)
 	struct http_conn	*mc = arg;
 	struct evbuffer		*in = bufferevent_get_input(bev);
 	size_t			 len = evbuffer_get_length(in), n;
-	enum http_answer	 st;
+	enum httpreq_answer	 st;
 	const char		*p, *eol;
 	int			 head = 0;
 
@@ -336,14 +175,14 @@ http_read_cb(struct bufferevent *bev, void *arg)
 			return;
 		}
 		if (n == 0 || (n == 1 && p[mc->scanned] == '\r')) {
-			st = http_parse(p, mc->scanned, &head);
+			st = httpreq_parse(p, mc->scanned, &head);
 			goto answer;
 		}
 		mc->scanned += n + 1;
 	}
 	if (len < HTTP_MAX_REQUEST)
 		return;
-	st = ANSWER_TOO_LARGE;
+	st = HTTPREQ_TOO_LARGE;
 answer:
 	if (http_answer(mc, st, head) == -1)
 		http_close(mc);
@@ -393,7 +232,7 @@ http_deadline_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (mc->state != HTTP_LINGER) {
 		log_debug("metrics %d: request_timeout", mc->fd);
-		mc->m->timeouts++;
+		mc->m->own.timeouts++;
 	}
 	http_close(mc);
 }

@@ -217,6 +217,22 @@ listen_addr(struct server *srv, const struct conf_group *g,
 	return (rc);
 }
 
+/* Bind every address of every configured group.  Return 0 or -1. */
+int
+listen_groups(struct server *srv)
+{
+	const struct conf_group	*g;
+	size_t			 i, j;
+
+	for (i = 0; i < srv->conf.ngroups; i++) {
+		g = &srv->conf.groups[i];
+		for (j = 0; j < g->listen.n; j++)
+			if (listen_addr(srv, g, &g->listen.v[j], 0) == -1)
+				return (-1);
+	}
+	return (0);
+}
+
 /*
  * Serve the sockets systemd passed: every worker gets its own duplicate
  * of each.  Return 0 or a sysexits code (logged).

@@ -242,11 +242,9 @@ server_events(struct server *srv)
 int
 server_init(struct server *srv, struct conf *conf, const char *path)
 {
-	const struct conf_group *g;
 	char		 err[CONF_ERRLEN];
 	int		*fds = NULL;
 	unsigned	 i;
-	size_t		 j, k;
 	int		 n, rc;
 
 	memset(srv, 0, sizeof(*srv));
@@ -312,13 +310,8 @@ server_init(struct server *srv, struct conf *conf, const char *path)
 		if (rc != EX_OK)
 			return (rc);
 	} else {
-		for (j = 0; j < srv->conf.ngroups; j++) {
-			g = &srv->conf.groups[j];
-			for (k = 0; k < g->listen.n; k++)
-				if (listen_addr(srv, g, &g->listen.v[k], 0) ==
-				    -1)
-					return (EX_UNAVAILABLE);
-		}
+		if (listen_groups(srv) == -1)
+			return (EX_UNAVAILABLE);
 	}
 	return (os_drop_privileges(srv));
 }
