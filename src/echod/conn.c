@@ -33,9 +33,14 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
-#include "echod.h"
-#include "units.h"
+#include "conn.h"
+#include "connpriv.h"
 #include "log.h"
+#include "memory.h"
+#include "os.h"
+#include "server.h"
+#include "units.h"
+#include "worker.h"
 
 #define CONN_LIBEVENT_READ	4096	/* what libevent 2.1 reads at most */
 #define CONN_EXTRA_READ		(60 * 1024)
@@ -53,7 +58,7 @@
 #define CONN_HOLD_MAX_MS	30000	/* longest backoff a drain waits out */
 
 /* The settings of c's listener group, as its worker has them now. */
-static inline const struct lgroup *
+static const struct lgroup *
 conn_group(const struct conn *c)
 {
 	return (&c->w->groups->v[c->slot]);
@@ -228,6 +233,21 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	}
 }
 
+/*
+ * The echo path, chosen once per connection, at accept, from its group:
+ * the one decision between the plain path (conn_read_cb: straight to the
+ * socket when nothing is queued, and reading ahead) and, for a feature
+ * that must see every byte in the bufferevent (TLS, libevent's rate
+ * limits, injected delays), a path through the bufferevent alone.  Every
+ * group takes the plain path today.
+ */
+static bufferevent_data_cb
+conn_path(const struct lgroup *g)
+{
+	(void)g;
+	return (conn_read_cb);
+}
+
 /* Write callback: the output buffer is empty again. */
 static void
 conn_write_cb(struct bufferevent *bev, void *arg)
@@ -327,8 +347,8 @@ conn_new(struct worker *w, unsigned slot, int fd, const struct sockaddr *sa,
 		log_warnx("conn %d: cannot create bufferevent", fd);
 		goto fail_free;
 	}
-	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb,
-	    c);
+	bufferevent_setcb(c->bev, conn_path(conn_group(c)), conn_write_cb,
+	    conn_event_cb, c);
 	conn_set_idle_timeout(c);
 	if (bufferevent_enable(c->bev, EV_READ) == -1) {
 		log_warnx("conn %d: cannot enable reading", fd);
@@ -399,4 +419,22 @@ conn_free(struct conn *c)
 	bufferevent_free(c->bev);
 	free(c);
 	worker_conn_gone(w);
+}
+
+/* After the worker took a new set of groups: new idle timeouts. */
+void
+conn_update_all(struct worker *w)
+{
+	struct conn	*c;
+
+	TAILQ_FOREACH(c, &w->conns, entry)
+		conn_set_idle_timeout(c);
+}
+
+/* Close every connection of worker w (its loop is over). */
+void
+conn_free_all(struct worker *w)
+{
+	while (!TAILQ_EMPTY(&w->conns))
+		conn_free(TAILQ_FIRST(&w->conns));
 }

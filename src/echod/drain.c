@@ -21,9 +21,14 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
-#include "echod.h"
+#include "connpriv.h"
+#include "drain.h"
 #include "log.h"
+#include "memory.h"
+#include "os.h"
+#include "server.h"
 #include "units.h"
+#include "worker.h"
 
 #define DRAIN_QUIET_MS	1000	/* least quiet time before our FIN */
 #define DRAIN_QUIET_RTOS	3	/* ... and retransmission timeouts */
@@ -281,4 +286,26 @@ drain_cut(struct conn *c)
 	}
 	STAT_ADD(c->st, cut_bytes, lost);
 	conn_free(c);
+}
+
+/* Drain every connection of worker w (it stopped listening first). */
+void
+drain_all(struct worker *w)
+{
+	struct conn	*c, *next;
+
+	for (c = TAILQ_FIRST(&w->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		drain_conn(c);	/* may free c, never another */
+	}
+}
+
+/* Close every connection of worker w now, counting what is cut. */
+void
+drain_cut_all(struct worker *w)
+{
+	struct conn	*c;
+
+	while ((c = TAILQ_FIRST(&w->conns)) != NULL)
+		drain_cut(c);
 }

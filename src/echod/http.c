@@ -43,10 +43,12 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
-#include "echod.h"
+#include "http.h"
+#include "listen.h"
 #include "httpreq.h"
-#include "units.h"
 #include "log.h"
+#include "server.h"
+#include "units.h"
 
 #define HTTP_PAUSE_MS	250	/* wait after EMFILE, ENOBUFS, ... */
 #define HTTP_MAX_REQUEST	8192	/* bytes of request line and headers */

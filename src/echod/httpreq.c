@@ -10,8 +10,8 @@
 
 #include <event2/buffer.h>
 
-#include "echod.h"
 #include "httpreq.h"
+#include "metrics.h"
 
 static const struct {
 	int		 code;

@@ -16,9 +16,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "echod.h"
+#include "listen.h"
+#include "listener.h"
 #include "log.h"
 #include "notify.h"
+#include "server.h"
+#include "worker.h"
 
 /* Make a socket of the given type bound to a.  Return it or -1 (errno). */
 static int

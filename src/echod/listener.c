@@ -13,7 +13,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "echod.h"
+#include "listener.h"
+#include "tcp.h"
+#include "udp.h"
+#include "worker.h"
 #include "log.h"
 
 /*
@@ -52,6 +55,27 @@ listener_attach(struct worker *w, int type, int fd, const struct addr *a,
 	}
 	TAILQ_INSERT_TAIL(&w->listeners, l, entry);
 	return (0);
+}
+
+/* A place or a descriptor is free: paused TCP listeners look again now. */
+void
+listener_wake_all(struct worker *w)
+{
+	struct listener	*l;
+
+	TAILQ_FOREACH(l, &w->listeners, entry)
+		if (l->type == SOCK_STREAM)
+			tcp_wake(l);
+}
+
+/* After the worker took a new set of groups: find each listener's. */
+void
+listener_regroup(struct worker *w)
+{
+	struct listener	*l;
+
+	TAILQ_FOREACH(l, &w->listeners, entry)
+		l->slot = groups_slot(w->groups, l->type, &l->addr);
 }
 
 /* The settings of l's listener group, as its worker has them now. */

@@ -11,8 +11,8 @@
 #include <string.h>
 #include <sysexits.h>
 
-#include "echod.h"
 #include "log.h"
+#include "server.h"
 
 #ifndef ECHOD_CONF_PATH
 #define ECHOD_CONF_PATH	"/etc/echod.conf"

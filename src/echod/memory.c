@@ -18,9 +18,11 @@
 
 #include <event2/event.h>
 
-#include "memory.h"
-#include "echod.h"
 #include "log.h"
+#include "memory.h"
+#include "os.h"
+#include "server.h"
+#include "worker.h"
 
 #define MEMORY_CGROUP_ROOT	"/sys/fs/cgroup"
 #define MEMORY_HOLD_MAX_MS	30000	/* longest backoff a drain waits out */

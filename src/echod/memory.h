@@ -4,6 +4,8 @@
 
 #include <stdint.h>
 
+struct server;
+
 /* Trim once the footprint has fallen this far from its peak. */
 #define MEMORY_TRIM_STEP	(32 * 1024 * 1024)
 
@@ -19,5 +21,8 @@ uint64_t	memory_available(const char **);
 int		memory_trim(struct memory_trim *, uint64_t, uint64_t,
 		    uint64_t);
 int		memory_tcp_pressure(int);
+int		memory_over(struct server *);
+uint64_t	memory_buffered(struct server *);
+void		memory_cb(int, short, void *);
 
 #endif

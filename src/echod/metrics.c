@@ -13,7 +13,10 @@
 
 #include <event2/buffer.h>
 
-#include "echod.h"
+#include "memory.h"
+#include "metrics.h"
+#include "server.h"
+#include "worker.h"
 
 
 /* Append one metric's HELP and TYPE lines. */

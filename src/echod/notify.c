@@ -12,9 +12,11 @@
 
 #include <event2/event.h>
 
-#include "echod.h"
 #include "log.h"
 #include "notify.h"
+#include "os.h"
+#include "server.h"
+#include "worker.h"
 
 /*
  * Send one notification ("READY=1", "STATUS=...") to the service manager,

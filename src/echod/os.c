@@ -13,8 +13,9 @@
 #include <sysexits.h>
 #include <unistd.h>
 
-#include "echod.h"
 #include "log.h"
+#include "os.h"
+#include "server.h"
 
 /* Descriptors kept aside for listeners, pipes, logging and the like. */
 #define OS_FD_RESERVE	64

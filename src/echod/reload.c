@@ -11,9 +11,13 @@
 
 #include <event2/event.h>
 
-#include "echod.h"
+#include "listen.h"
 #include "log.h"
 #include "notify.h"
+#include "os.h"
+#include "reload.h"
+#include "server.h"
+#include "worker.h"
 
 #define RELOAD_POLL_MS	2	/* look whether workers applied it */
 #define RELOAD_WAIT_MS	5000	/* ... for at most this long */

@@ -22,11 +22,16 @@
 
 #include <event2/event.h>
 
-#include "echod.h"
-#include "units.h"
+#include "http.h"
+#include "listen.h"
 #include "log.h"
 #include "memory.h"
 #include "notify.h"
+#include "os.h"
+#include "reload.h"
+#include "server.h"
+#include "units.h"
+#include "worker.h"
 
 #define SERVER_STATUS_SECONDS	5
 #define SERVER_MEMORY_MS	250	/* how often to look at memory */

@@ -14,9 +14,15 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
-#include "echod.h"
-#include "units.h"
+#include "conn.h"
+#include "guard.h"
+#include "listener.h"
 #include "log.h"
+#include "os.h"
+#include "server.h"
+#include "tcp.h"
+#include "units.h"
+#include "worker.h"
 
 #define TCP_LIMIT_POLL_MS	100	/* look again at max_connections */
 #define TCP_ERROR_PAUSE_MS	250	/* wait after EMFILE, ENOBUFS, ... */
@@ -25,7 +31,7 @@
 static int	tcp_unpark(struct listener *, int);
 
 /* Stop accepting on l and look again after ms milliseconds. */
-void
+static void
 tcp_pause(struct listener *l, unsigned ms)
 {
 	struct timeval	 tv = units_timeval(ms);
@@ -35,6 +41,14 @@ tcp_pause(struct listener *l, unsigned ms)
 	l->tcp.paused = 1;
 	if (evtimer_add(l->tcp.retry, &tv) == -1)
 		log_warnx("tcp %s: cannot arm timer", l->name);
+}
+
+/* If accepting on l is paused, look again now. */
+void
+tcp_wake(struct listener *l)
+{
+	if (l->tcp.paused)
+		tcp_pause(l, 0);
 }
 
 /* Timer callback: accept again, unless still at the connection limit. */

@@ -17,8 +17,11 @@
 
 #include <event2/event.h>
 
-#include "echod.h"
+#include "guard.h"
+#include "listener.h"
 #include "log.h"
+#include "udp.h"
+#include "worker.h"
 
 #define UDP_BATCH	32
 #define UDP_ROUNDS	4

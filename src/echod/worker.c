@@ -20,23 +20,23 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
-#include "echod.h"
+#include "conn.h"
+#include "drain.h"
+#include "listener.h"
+#include "server.h"
+#include "udp.h"
+#include "worker.h"
 #include "log.h"
 
 /* Stop listening and drain every connection; end when none is left. */
 static void
 worker_drain(struct worker *w)
 {
-	struct conn	*c, *next;
-
 	if (w->draining)
 		return;
 	w->draining = 1;
 	listener_drain_all(w);
-	for (c = TAILQ_FIRST(&w->conns); c != NULL; c = next) {
-		next = TAILQ_NEXT(c, entry);
-		drain_conn(c);	/* may free c, never another */
-	}
+	drain_all(w);
 	if (w->nconns == 0)
 		event_base_loopexit(w->base, NULL);
 }
@@ -45,11 +45,8 @@ worker_drain(struct worker *w)
 static void
 worker_cut(struct worker *w)
 {
-	struct conn	*c;
-
 	w->draining = 1;
-	while ((c = TAILQ_FIRST(&w->conns)) != NULL)
-		drain_cut(c);
+	drain_cut_all(w);
 	event_base_loopexit(w->base, NULL);
 }
 
@@ -62,16 +59,11 @@ worker_cut(struct worker *w)
 void
 worker_apply(struct worker *w, const struct groups *gs)
 {
-	struct listener	*l;
-	struct conn	*c;
-
 	if (gs == NULL || gs == w->groups)
 		return;
 	w->groups = gs;
-	TAILQ_FOREACH(l, &w->listeners, entry)
-		l->slot = groups_slot(gs, l->type, &l->addr);
-	TAILQ_FOREACH(c, &w->conns, entry)
-		conn_set_idle_timeout(c);
+	listener_regroup(w);
+	conn_update_all(w);
 	atomic_store(&w->groups_seen, gs);
 }
 
@@ -227,17 +219,13 @@ worker_send(struct worker *w, const struct worker_cmd *cmd)
 void
 worker_conn_gone(struct worker *w)
 {
-	struct listener	*l;
-
 	if (w->draining) {
 		if (w->nconns == 0)
 			event_base_loopexit(w->base, NULL);
 		return;
 	}
 	/* A slot or a descriptor is free: paused listeners look again now. */
-	TAILQ_FOREACH(l, &w->listeners, entry)
-		if (l->type == SOCK_STREAM && l->tcp.paused)
-			tcp_pause(l, 0);
+	listener_wake_all(w);
 }
 
 /* Set up worker id of srv: its event base, command pipe and buffers. */
@@ -368,8 +356,7 @@ worker_free(struct worker *w)
 {
 	listener_close_all(w);
 	w->draining = 1;
-	while (!TAILQ_EMPTY(&w->conns))
-		conn_free(TAILQ_FIRST(&w->conns));
+	conn_free_all(w);
 	if (w->cmd_ev != NULL)
 		event_free(w->cmd_ev);
 	if (w->send_ev != NULL)

@@ -18,7 +18,8 @@
 #include <cmocka.h>
 #include <event2/event.h>
 
-#include "echod.h"
+#include "server.h"
+#include "worker.h"
 
 /* A server with one worker whose thread never runs: it reads nothing. */
 static void

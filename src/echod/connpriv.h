@@ -1,0 +1,59 @@
+/*
+ * One TCP client's state, private to conn.c (the echo path) and drain.c
+ * (its end at shutdown); everything else sees struct conn as opaque
+ * (conn.h, drain.h).
+ */
+#ifndef ECHOD_CONNPRIV_H
+#define ECHOD_CONNPRIV_H
+
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <stdint.h>
+
+#include "conn.h"
+#include "group.h"
+#include "stats.h"
+
+struct bufferevent;
+struct evbuffer_cb_entry;
+struct event;
+
+/* One accepted TCP client. */
+struct conn {
+	TAILQ_ENTRY(conn)	 entry;
+	struct worker		*w;
+	struct stats		*st;		/* its group's, on its worker */
+	struct bufferevent	*bev;
+	struct evbuffer_cb_entry *outcb;	/* counts the output buffer */
+	struct event		*ackwait;	/* closing: waits for the ACK */
+	uint64_t		 paused_ms;	/* when reading last paused */
+	uint64_t		 hold_ms;	/* quiet not before (drain) */
+	uint64_t		 quiet_from_ms;	/* drain: last byte we read */
+	unsigned		 ackpoll_ms;	/* closing: next look after */
+	unsigned		 slot;		/* its listener group's */
+	unsigned		 flags;
+	union {
+		struct sockaddr		sa;
+		struct sockaddr_in	in;
+		struct sockaddr_in6	in6;
+	}			 peer;		/* only with CONN_PERIP */
+#define CONN_EOF	0x1	/* client shut down its side; flush, then free */
+#define CONN_PAUSED	0x2	/* reading stopped: output over buffer_limit */
+#define CONN_LINGER	0x4	/* echo done and FIN sent: discard until EOF */
+#define CONN_PERIP	0x10	/* counted in the server's per-address table */
+#define CONN_CUT	0x20	/* counted in cut_conns */
+#define CONN_FIN	0x40	/* our FIN is sent (draining) */
+};
+
+void	conn_set_idle_timeout(struct conn *);
+void	conn_free(struct conn *);
+
+/* drain.c */
+void	drain_conn(struct conn *);
+int	drain_quiet(struct conn *);
+void	drain_close(struct conn *);
+void	drain_late_bytes(struct conn *, size_t);
+void	drain_cut(struct conn *);
+
+#endif
