@@ -259,6 +259,43 @@ confkey_next_word(const char **v, const char **word, size_t *len)
 	return (1);
 }
 
+/*
+ * Copy the next word of a list value into word (size bytes).  Return 1,
+ * 0 at the end, or -1 with the reason in why for a word too long to be
+ * what.
+ */
+static int
+confkey_word(const char **v, char *word, size_t size, const char *what,
+    char *why, size_t len)
+{
+	const char	*ws;
+	size_t		 wl;
+
+	if (!confkey_next_word(v, &ws, &wl))
+		return (0);
+	if (wl >= size)
+		return (confkey_why(why, len, "'%.*s...' is too long for %s",
+		    20, ws, what));
+	memcpy(word, ws, wl);
+	word[wl] = '\0';
+	return (1);
+}
+
+/* Append item, of size sz, to the array *vp of *n.  Return 0 or -1. */
+static int
+confkey_append(void *vp, size_t *n, const void *item, size_t sz)
+{
+	void	**v = vp;
+	char	 *nv;
+
+	if ((nv = reallocarray(*v, *n + 1, sz)) == NULL)
+		return (-1);
+	memcpy(nv + *n * sz, item, sz);
+	*v = nv;
+	(*n)++;
+	return (0);
+}
+
 /* Add the space-separated addresses in v to the key's list. */
 static int
 confkey_listen(const struct confkey *k, void *obj, const char *v, int again,
@@ -266,16 +303,13 @@ confkey_listen(const struct confkey *k, void *obj, const char *v, int again,
 {
 	struct addr_list	*list = KEY_FIELD(obj, k);
 	char			 word[ADDR_STRLEN];
-	struct addr		 a, *nv;
-	const char		*ws, *why2;
-	size_t			 wl, i;
+	struct addr		 a;
+	const char		*why2;
+	size_t			 i;
+	int			 rc;
 
-	while (confkey_next_word(&v, &ws, &wl)) {
-		if (wl >= sizeof(word))
-			return (confkey_why(why, len, "'%.*s...' is too long for "
-			    "an address", 20, ws));
-		memcpy(word, ws, wl);
-		word[wl] = '\0';
+	while ((rc = confkey_word(&v, word, sizeof(word), "an address", why,
+	    len)) == 1) {
 		if (addr_parse(word, &a, &why2) == -1)
 			return (confkey_why(why, len, "bad address '%s': %s",
 			    word, why2));
@@ -288,13 +322,10 @@ confkey_listen(const struct confkey *k, void *obj, const char *v, int again,
 			if (addr_equal(&list->v[i], &a))
 				return (confkey_why(why, len, "address '%s' given "
 				    "twice", word));
-		if ((nv = reallocarray(list->v, list->n + 1,
-		    sizeof(*nv))) == NULL)
+		if (confkey_append(&list->v, &list->n, &a, sizeof(a)) == -1)
 			return (confkey_why(why, len, "out of memory"));
-		list->v = nv;
-		list->v[list->n++] = a;
 	}
-	return (0);
+	return (rc);
 }
 
 /* Add the space-separated prefixes in v to the key's list. */
@@ -304,9 +335,9 @@ confkey_cidrs(const struct confkey *k, void *obj, const char *v, int again,
 {
 	struct cidr_list	*list = KEY_FIELD(obj, k);
 	char			 word[64];
-	struct cidr		 c, *nv;
-	const char		*ws, *why2;
-	size_t			 wl;
+	struct cidr		 c;
+	const char		*why2;
+	int			 rc;
 
 	if (!again) {
 		/* Set here: it replaces what the group would inherit. */
@@ -314,22 +345,15 @@ confkey_cidrs(const struct confkey *k, void *obj, const char *v, int again,
 		list->v = NULL;
 		list->n = 0;
 	}
-	while (confkey_next_word(&v, &ws, &wl)) {
-		if (wl >= sizeof(word))
-			return (confkey_why(why, len, "'%.*s...' is too long for "
-			    "an address prefix", 20, ws));
-		memcpy(word, ws, wl);
-		word[wl] = '\0';
+	while ((rc = confkey_word(&v, word, sizeof(word), "an address prefix",
+	    why, len)) == 1) {
 		if (cidr_parse(word, &c, &why2) == -1)
 			return (confkey_why(why, len, "bad prefix '%s': %s", word,
 			    why2));
-		if ((nv = reallocarray(list->v, list->n + 1,
-		    sizeof(*nv))) == NULL)
+		if (confkey_append(&list->v, &list->n, &c, sizeof(c)) == -1)
 			return (confkey_why(why, len, "out of memory"));
-		list->v = nv;
-		list->v[list->n++] = c;
 	}
-	return (0);
+	return (rc);
 }
 
 /*
