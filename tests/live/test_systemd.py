@@ -343,3 +343,43 @@ def listen_queue(port):
     out = subprocess.run(["ss", "-Hltn", "sport = :%d" % port],
                          capture_output=True, text=True, timeout=10).stdout
     return sum(int(line.split()[1]) for line in out.splitlines())
+
+
+@needs_systemd
+def test_socket_activation_chooses_groups(start_echod):
+    """A passed socket whose address is in a group's listen serves that
+    group's settings; any other, the unnamed group's."""
+    named = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    named.bind(("127.0.0.1", 0))
+    named.listen(64)
+    other = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    other.bind(("127.0.0.1", 0))
+    other.listen(64)
+    port = named.getsockname()[1]
+    config = ("[server]\n[tcp]\nlisten = 127.0.0.1:0\nallow = 127.0.0.1/32\n"
+              "[tcp strict]\nlisten = 127.0.0.1:%d\nallow = 127.0.0.2/32\n"
+              "[udp]\nlisten =\n" % port)
+    try:
+        d = launch_activated(start_echod, [named, other], config)
+        assert "listening on tcp 127.0.0.1:%d (from systemd) for group " \
+            "strict" % port in d.log()
+
+        def knock(addr, src):
+            with socket.socket() as s:
+                s.settimeout(5)
+                s.bind((src, 0))
+                s.connect(addr)
+                s.sendall(b"knock")
+                try:
+                    return s.recv(10)
+                except ConnectionResetError:
+                    return b""
+
+        assert knock(named.getsockname(), "127.0.0.2") == b"knock"
+        assert knock(named.getsockname(), "127.0.0.1") == b""
+        assert knock(other.getsockname(), "127.0.0.1") == b"knock"
+        assert knock(other.getsockname(), "127.0.0.2") == b""
+        assert d.stop() == 0
+    finally:
+        named.close()
+        other.close()
