@@ -178,11 +178,12 @@ worker_send_cb(evutil_socket_t fd, short what, void *arg)
 /*
  * Send a command to a worker, from the main thread, without ever blocking
  * on a worker that is slow or stuck: what its pipe does not take waits in
- * a queue, sent on, in order, as the pipe takes more.  None is dropped, so
- * a DRAIN or CUT always arrives; a RELOAD replaces one still queued last,
- * which keeps the queue as short as the listener changes in it.  Return
- * 0, or -1 (logged) if it cannot be sent; the socket of an ADD is then
- * closed.
+ * a queue, sent on, in order, as the pipe takes more.  A RELOAD replaces
+ * one still queued last, which keeps the queue as short as the listener
+ * changes in it; past WORKER_QUEUE_MAX (a worker stuck for many reloads)
+ * a command is dropped, but never a DRAIN or CUT, which always arrive.
+ * Return 0, or -1 (logged) if it cannot be sent; the socket of an ADD is
+ * then closed.
  */
 int
 worker_send(struct worker *w, const struct worker_cmd *cmd)
@@ -199,6 +200,13 @@ worker_send(struct worker *w, const struct worker_cmd *cmd)
 	    w->queue[w->nqueued - 1].op == WORKER_CMD_RELOAD) {
 		w->queue[w->nqueued - 1] = *cmd;
 		return (worker_flush(w));
+	}
+	if (w->nqueued >= WORKER_QUEUE_MAX && cmd->op != WORKER_CMD_DRAIN &&
+	    cmd->op != WORKER_CMD_CUT) {
+		log_warnx("worker %d takes no commands: %zu queued; one "
+		    "dropped", w->id, w->nqueued);
+		worker_cmd_drop(cmd);
+		return (-1);
 	}
 	if (w->nqueued == w->queuecap) {
 		cap = w->queuecap > 0 ? w->queuecap * 2 : 16;

@@ -22,6 +22,9 @@ struct event_base;
 struct server;
 struct udp_batch;
 
+/* Commands queued for a worker whose pipe is full, at most (but DRAIN, CUT). */
+#define WORKER_QUEUE_MAX	4096
+
 /* A command from the main thread, written whole to a worker's pipe. */
 struct worker_cmd {
 	int		op;

@@ -147,6 +147,41 @@ test_unread_sockets_are_closed(void **state)
 	event_base_free(srv.base);
 }
 
+/* A stuck worker's queue is bounded; a DRAIN and a CUT still go in. */
+static void
+test_queue_bounded(void **state)
+{
+	struct server		 srv;
+	struct worker		 w;
+	struct worker_cmd	 cmd;
+	int			 fds[2];
+
+	setup(&srv, &w);
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.fd = -1;
+	cmd.op = WORKER_CMD_DEL;
+	while (w.nqueued < WORKER_QUEUE_MAX)
+		assert_int_equal(worker_send(&w, &cmd), 0);
+	assert_int_equal(worker_send(&w, &cmd), -1);
+	assert_int_equal(w.nqueued, WORKER_QUEUE_MAX);
+	/* The socket of an ADD that cannot be queued is closed. */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+	cmd.op = WORKER_CMD_ADD;
+	cmd.fd = fds[0];
+	assert_int_equal(worker_send(&w, &cmd), -1);
+	assert_int_equal(fcntl(fds[0], F_GETFD), -1);
+	close(fds[1]);
+	cmd.fd = -1;
+	cmd.op = WORKER_CMD_DRAIN;
+	assert_int_equal(worker_send(&w, &cmd), 0);
+	cmd.op = WORKER_CMD_CUT;
+	assert_int_equal(worker_send(&w, &cmd), 0);
+	assert_int_equal(w.nqueued, WORKER_QUEUE_MAX + 2);
+	assert_int_equal(w.queue[w.nqueued - 1].op, WORKER_CMD_CUT);
+	worker_free(&w);
+	event_base_free(srv.base);
+}
+
 static void
 test_ended_worker_gets_nothing(void **state)
 {
@@ -176,6 +211,7 @@ main(void)
 		cmocka_unit_test(test_reloads_merge),
 		cmocka_unit_test(test_unread_sockets_are_closed),
 		cmocka_unit_test(test_ended_worker_gets_nothing),
+		cmocka_unit_test(test_queue_bounded),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
