@@ -14,6 +14,35 @@
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
+/*
+ * What a valid configuration promises: some address to listen on, every
+ * named group with its own, and no address in two groups of a protocol.
+ */
+static int
+fuzz_groups_ok(const struct conf *c)
+{
+	const struct conf_group	*g, *o;
+	size_t			 i, j, k, m, n = 0;
+
+	for (i = 0; i < c->ngroups; i++) {
+		g = &c->groups[i];
+		n += g->listen.n;
+		if (i >= 2 && g->listen.n == 0)
+			return (0);
+		for (j = i + 1; j < c->ngroups; j++) {
+			o = &c->groups[j];
+			if (o->type != g->type)
+				continue;
+			for (k = 0; k < g->listen.n; k++)
+				for (m = 0; m < o->listen.n; m++)
+					if (addr_equal(&g->listen.v[k],
+					    &o->listen.v[m]))
+						return (0);
+		}
+	}
+	return (n > 0);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -32,15 +61,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* Every error names the file. */
 		if (strncmp(err, "fuzz.conf", 9) != 0)
 			abort();
-	} else if (c.ngroups < 2 || (conf_tcp(&c)->listen.n == 0 &&
-	    conf_udp(&c)->listen.n == 0 && c.ngroups == 2))
+	} else if (c.ngroups < 2 || !fuzz_groups_ok(&c))
 		abort();	/* validation must have caught it */
-	else {
-		/* A named group always has an address of its own. */
-		for (size_t i = 2; i < c.ngroups; i++)
-			if (c.groups[i].listen.n == 0)
-				abort();
-	}
 	conf_free(&c);
 	free(text);
 	return (0);

@@ -9,6 +9,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -174,10 +175,14 @@ conf_check_section(struct conf_parser *p, const char *line)
 
 	if (p->lineno == 1 && strncmp(line, "\xEF\xBB\xBF", 3) == 0)
 		line += 3;
-	/* Like inih: an indented line after a key continues its value. */
-	if (p->in_key && (*line == ' ' || *line == '\t'))
+	/*
+	 * As inih reads it (its lskip is isspace): a line after a key that
+	 * starts with white space continues its value.
+	 */
+	if (p->in_key && *line != '\n' && isspace((unsigned char)*line))
 		return;
-	line += strspn(line, " \t\r");
+	while (isspace((unsigned char)*line))
+		line++;
 	if (*line != '[')
 		return;
 	p->in_key = 0;
@@ -255,6 +260,7 @@ conf_handler(void *arg, const char *section, const char *name,
 	struct conf_parser	*p = arg;
 	const char		*gname;
 	size_t			 kind, glen;
+	int			 gi;
 
 	if (p->err_set)
 		return (1);
@@ -268,11 +274,17 @@ conf_handler(void *arg, const char *section, const char *name,
 		    name);
 		return (0);
 	}
-	/* conf_check_section saw this section: it is known. */
-	if (conf_split(section, strlen(section), &kind, &gname, &glen) == -1)
+	/*
+	 * conf_check_section saw this section and added its group; if inih
+	 * read a line differently, refuse it rather than guess.
+	 */
+	if (conf_split(section, strlen(section), &kind, &gname, &glen) == -1 ||
+	    ((gi = conf_find(p->conf, kind, gname, glen)) == -1 &&
+	    conf_kind_type(kind) != -1)) {
+		conf_error(p, p->lineno, "unknown section [%.40s]", section);
 		return (0);
-	return (conf_set_key(p, kind, conf_find(p->conf, kind, gname, glen),
-	    name, value) == 0);
+	}
+	return (conf_set_key(p, kind, gi, name, value) == 0);
 }
 
 /* inih's line reader over an in-memory string; counts lines. */

@@ -114,19 +114,25 @@ confgroup_listen(struct conf_parser *p, int gi, size_t from)
 {
 	const struct conf_group	*g = &p->conf->groups[gi], *o;
 	char			 label[64], other[64], name[ADDR_STRLEN];
-	size_t			 i;
+	size_t			 i, j, k;
 
 	p->listen_line = p->lineno;
 	p->listen_set[g->type == SOCK_STREAM ? 0 : 1] = 1;
-	for (i = from; i < g->listen.n; i++) {
-		o = conf_group_of(p->conf, g->type, &g->listen.v[i]);
-		if (o == g)
+	for (j = 0; j < p->conf->ngroups; j++) {
+		o = &p->conf->groups[j];
+		if (o == g || o->type != g->type)
 			continue;
-		conf_error(p, p->lineno, "%s listen: address '%s' is in %s too",
-		    confgroup_label(g, label, sizeof(label)),
-		    addr_name(&g->listen.v[i], name, sizeof(name)),
-		    confgroup_label(o, other, sizeof(other)));
-		return (-1);
+		for (i = from; i < g->listen.n; i++)
+			for (k = 0; k < o->listen.n; k++) {
+				if (!addr_equal(&g->listen.v[i], &o->listen.v[k]))
+					continue;
+				conf_error(p, p->lineno, "%s listen: address "
+				    "'%s' is in %s too", confgroup_label(g, label,
+				    sizeof(label)), addr_name(&g->listen.v[i],
+				    name, sizeof(name)), confgroup_label(o, other,
+				    sizeof(other)));
+				return (-1);
+			}
 	}
 	return (0);
 }

@@ -91,25 +91,26 @@ groups_new(const struct conf *conf, const struct groups *prev, char *err,
 {
 	struct groups	*gs;
 	const struct conf_group *cg;
-	unsigned	 i, n = prev != NULL ? prev->n : 0;
+	unsigned	 i, n = prev != NULL ? prev->n : 0, total = n;
 	int		 slot;
 
+	for (i = 0; i < conf->ngroups; i++)
+		if (groups_find(prev, conf->groups[i].type,
+		    conf->groups[i].name) == -1)
+			total++;
+	if (total > GROUP_SLOTS) {
+		snprintf(err, errlen, "more than %d groups since echod started; "
+		    "restart it to use new group names", GROUP_SLOTS);
+		return (NULL);
+	}
 	if ((gs = calloc(1, sizeof(*gs))) == NULL ||
-	    (gs->v = calloc(GROUP_SLOTS, sizeof(*gs->v))) == NULL)
+	    (gs->v = calloc(total, sizeof(*gs->v))) == NULL)
 		goto nomem;
 	gs->n = n;
 	for (i = 0; i < conf->ngroups; i++) {
 		cg = &conf->groups[i];
-		if ((slot = groups_find(prev, cg->type, cg->name)) == -1) {
-			if (gs->n == GROUP_SLOTS) {
-				snprintf(err, errlen, "more than %d groups since "
-				    "echod started; restart it to use new group "
-				    "names", GROUP_SLOTS);
-				groups_free(gs);
-				return (NULL);
-			}
+		if ((slot = groups_find(prev, cg->type, cg->name)) == -1)
 			slot = (int)gs->n++;
-		}
 		if (group_set(&gs->v[slot], cg) == -1)
 			goto nomem;
 	}
@@ -132,7 +133,7 @@ groups_free(struct groups *gs)
 
 	for (; gs != NULL; gs = older) {
 		older = gs->older;
-		for (i = 0; gs->v != NULL && i < GROUP_SLOTS; i++) {
+		for (i = 0; gs->v != NULL && i < gs->n; i++) {
 			free(gs->v[i].listen.v);
 			free(gs->v[i].allow.v);
 			free(gs->v[i].deny.v);
@@ -159,6 +160,8 @@ groups_slot(const struct groups *gs, int type, const struct addr *a)
 			if (addr_equal(&gs->v[i].listen.v[j], a))
 				return (i);
 	}
-	i = (unsigned)groups_find(gs, type, CONF_DEFAULT_GROUP);
-	return (i);
+	/* Every set has both unnamed groups, in slots 0 and 1. */
+	if (groups_find(gs, type, CONF_DEFAULT_GROUP) == -1)
+		abort();
+	return ((unsigned)groups_find(gs, type, CONF_DEFAULT_GROUP));
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "addr.h"
+#include "group.h"
 #include "keyhash.h"
 #include "ratelimit.h"
 
@@ -20,6 +21,8 @@ struct ratelimit_slot {
 	unsigned char	key[16];
 	unsigned char	tag;		/* ratelimit_tag: group and family */
 };
+
+_Static_assert(GROUP_SLOTS <= 64, "ratelimit_tag holds 6 bits of slot");
 
 /* Group slot (below 64) and address family in one byte; never 0. */
 static unsigned char

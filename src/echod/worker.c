@@ -182,6 +182,8 @@ worker_send_cb(evutil_socket_t fd, short what, void *arg)
  * one still queued last, which keeps the queue as short as the listener
  * changes in it; past WORKER_QUEUE_MAX (a worker stuck for many reloads)
  * a command is dropped, but never a DRAIN or CUT, which always arrive.
+ * (A dropped DEL leaves that worker a listener the configuration no
+ * longer has; a worker that stuck is cut at shutdown anyway.)
  * Return 0, or -1 (logged) if it cannot be sent; the socket of an ADD is
  * then closed.
  */

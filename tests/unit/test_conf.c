@@ -697,8 +697,9 @@ test_groups_inherit(void **state)
 static void
 test_groups_errors(void **state)
 {
-	char	 text[4096];
-	size_t	 i, n;
+	struct conf	 c;
+	char		 text[4096];
+	size_t		 i, n;
 
 	parse_err("[tcp web]\nbuffer_limit = 1m\n",
 	    "t.conf:1: [tcp web]: no listen address; a named group needs its "
@@ -738,10 +739,27 @@ test_groups_errors(void **state)
 	parse_err("[tcp]\nlisten = 127.0.0.1:1\n[tcp x]\n"
 	    "listen = 127.0.0.1:2 127.0.0.1:1\n",
 	    "t.conf:4: [tcp x] listen: address '127.0.0.1:1' is in [tcp] too");
-	/* The same address for TCP and for UDP is two sockets: fine. */
+	/* In either order, named or unnamed first. */
+	parse_err("[tcp web]\nlisten = 127.0.0.1:7007\n[tcp]\n"
+	    "listen = 127.0.0.1:7007\n",
+	    "t.conf:4: [tcp] listen: address '127.0.0.1:7007' is in [tcp web] "
+	    "too");
+	parse_err("[tcp api]\nlisten = 127.0.0.1:8\n[tcp web]\n"
+	    "listen = 127.0.0.1:7\n[tcp api]\nlisten = 127.0.0.1:7\n",
+	    "t.conf:6: [tcp api] listen: address '127.0.0.1:7' is in [tcp web] "
+	    "too");
 	parse_err("[tcp x]\nlisten = 127.0.0.1:1\n[udp y]\nlisten = "
 	    "127.0.0.1:1\n[tcp y]\n",
 	    "t.conf:5: [tcp y]: the name is taken by [udp y] at line 3");
+	/* White space as inih skips it: a form feed before a section... */
+	parse_ok(&c, "\f[tcp web]\nlisten = 127.0.0.1:1\n[udp]\n");
+	assert_int_equal(c.ngroups, 3);
+	assert_int_equal(group_named(&c, "web")->listen.n, 1);
+	conf_free(&c);
+	/* ... or a vertical tab after a key: a continuation line. */
+	parse_err("[tcp]\nlisten = 127.0.0.1:1\n\v[tcp x]\n",
+	    "t.conf:3: [tcp] listen: bad address '[tcp': missing ']' after "
+	    "IPv6 address");
 	/* At most CONF_MAX_GROUPS groups, both unnamed ones counted. */
 	for (i = 0, n = 0; i < CONF_MAX_GROUPS - 1; i++)
 		n += (size_t)snprintf(text + n, sizeof(text) - n,
