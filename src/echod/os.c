@@ -17,7 +17,7 @@
 #include "os.h"
 #include "server.h"
 
-/* Descriptors kept aside for listeners, pipes, logging and the like. */
+/* Descriptors kept aside for pipes, logging and the like. */
 #define OS_FD_RESERVE	64
 
 /* How many workers "auto" means: the CPUs this process may run on. */
@@ -42,7 +42,7 @@ void
 os_raise_nofile(struct server *srv)
 {
 	struct rlimit	 rl;
-	size_t		 max = (size_t)srv->conf.max_connections;
+	size_t		 max = (size_t)srv->conf.max_connections, i;
 	rlim_t		 reserve = OS_FD_RESERVE;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
@@ -56,6 +56,9 @@ os_raise_nofile(struct server *srv)
 		else if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
 			return;
 	}
+	/* A socket per worker for every address of every group. */
+	for (i = 0; i < srv->conf.ngroups; i++)
+		reserve += (rlim_t)srv->conf.groups[i].listen.n * srv->nworkers;
 	/* The metrics endpoint never holds more than its own cap. */
 	if (srv->conf.metrics_listen.n > 0)
 		reserve += srv->conf.metrics_max_connections +
