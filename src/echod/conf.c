@@ -51,6 +51,7 @@ conf_free(struct conf *c)
 		free(c->groups[i].listen.v);
 		free(c->groups[i].allow.v);
 		free(c->groups[i].deny.v);
+		free(c->groups[i].proxy_from.v);
 	}
 	free(c->groups);
 	free(c->metrics_listen.v);

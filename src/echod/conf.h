@@ -43,6 +43,10 @@ struct conf_group {
 	uint64_t		 max_per_ip;	/* TCP; 0: no limit */
 	uint64_t		 rate_limit;	/* UDP, per source/s; 0: none */
 	uint64_t		 burst;		/* UDP; 0: one second's worth */
+	uint64_t		 proxy;		/* TCP; PROXY_V1 | PROXY_V2 */
+	struct cidr_list	 proxy_from;	/* TCP; empty: loopback */
+	uint64_t		 proxy_timeout_ms; /* TCP */
+	uint64_t		 banner;	/* TCP; 1: say who answers */
 	unsigned char		 reflectors[65536 / 8]; /* UDP source ports */
 };
 

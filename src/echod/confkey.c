@@ -37,6 +37,11 @@ static int	confkey_user(const struct confkey *, void *, const char *,
 		    int, char *, size_t);
 static int	confkey_memory_limit(const struct confkey *, void *,
 		    const char *, int, char *, size_t);
+static int	confkey_choice(const struct confkey *, void *, const char *,
+		    int, char *, size_t);
+static int	confkey_proxy_from(const struct confkey *, void *,
+		    const char *, int, char *, size_t);
+
 
 #define C(f)	offsetof(struct conf, f)
 #define G(f)	offsetof(struct conf_group, f)
@@ -71,6 +76,14 @@ static const struct confkey confkeys[] = {
 	{ "tcp", "deny", CIDRS, confkey_cidrs, G(deny), 0, 0, NULL },
 	{ "tcp", "max_connections_per_ip", GROUP, confkey_number,
 	    G(max_per_ip), 0, 10000000, LIMIT },
+	/* Words in the order of their values: PROXY_V1 is 1, PROXY_V2 2. */
+	{ "tcp", "proxy_protocol", GROUP, confkey_choice, G(proxy), 0, 0,
+	    "off v1 v2 any" },
+	{ "tcp", "proxy_from", CIDRS, confkey_proxy_from, G(proxy_from), 0, 0,
+	    NULL },
+	{ "tcp", "proxy_timeout", GROUP, confkey_duration, G(proxy_timeout_ms),
+	    100, 60 * 60 * 1000, "must be from 100ms to 1h" },
+	{ "tcp", "banner", GROUP, confkey_choice, G(banner), 0, 0, "off on" },
 	{ "udp", "listen", LISTEN, confkey_listen, G(listen), 0, 0,
 	    NULL },
 	{ "udp", "allow", CIDRS, confkey_cidrs, G(allow), 0, 0, NULL },
@@ -138,6 +151,7 @@ confkey_group_defaults(struct conf_group *g)
 
 	g->buffer_limit = 256 * 1024;
 	g->backlog = 4096;
+	g->proxy_timeout_ms = 5000;
 	for (i = 0; i < sizeof(confkey_reflectors) /
 	    sizeof(confkey_reflectors[0]); i++)
 		PORTSET_ADD(g->reflectors, confkey_reflectors[i]);
@@ -385,6 +399,42 @@ confkey_ports(const struct confkey *k, void *obj, const char *v, int again,
 			    "number (0 to 65535)", (int)(wl > 20 ? 20 : wl), ws));
 		PORTSET_ADD(bits, port);
 	}
+	return (0);
+}
+
+/* One of the words in the key's must; its place is the value. */
+static int
+confkey_choice(const struct confkey *k, void *obj, const char *v, int again,
+    char *why, size_t len)
+{
+	const char	*w = k->must, *ws;
+	size_t		 wl, i, n;
+
+	for (i = 0; confkey_next_word(&w, &ws, &wl); i++)
+		if (strlen(v) == wl && strncmp(v, ws, wl) == 0) {
+			*(uint64_t *)KEY_FIELD(obj, k) = i;
+			return (0);
+		}
+	n = (size_t)snprintf(why, len, "'%s' must be one of", v);
+	w = k->must;
+	for (i = 0; confkey_next_word(&w, &ws, &wl) && n < len; i++)
+		n += (size_t)snprintf(why + n, len - n, "%s %.*s", i > 0 ? "," :
+		    "", (int)wl, ws);
+	return (-1);
+}
+
+/* The balancers whose PROXY headers are believed: never none. */
+static int
+confkey_proxy_from(const struct confkey *k, void *obj, const char *v,
+    int again, char *why, size_t len)
+{
+	struct cidr_list	*list = KEY_FIELD(obj, k);
+
+	if (confkey_cidrs(k, obj, v, again, why, len) == -1)
+		return (-1);
+	if (list->n == 0)
+		return (confkey_why(why, len, "is empty: it would believe no "
+		    "balancer (unset, it is 127.0.0.0/8 ::1)"));
 	return (0);
 }
 

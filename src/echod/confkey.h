@@ -33,7 +33,8 @@ struct confkey {
 			    char *, size_t);
 	size_t		 off;		/* of the field in obj */
 	uint64_t	 min, max;	/* the numeric kinds */
-	const char	*must;		/* "must be ..." for them */
+	const char	*must;		/* "must be ..." for them; for
+					   confkey_choice, its words */
 };
 
 const struct confkey *confkey_find(const char *, const char *, size_t *);

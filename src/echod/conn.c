@@ -239,13 +239,13 @@ conn_read_cb(struct bufferevent *bev, void *arg)
  * socket when nothing is queued, and reading ahead) and, for a feature
  * that must see every byte in the bufferevent (TLS, libevent's rate
  * limits, injected delays), a path through the bufferevent alone.  Every
- * group takes the plain path today.
+ * group takes the plain path today, after a PROXY header if it wants one.
  */
 static bufferevent_data_cb
 conn_path(const struct lgroup *g)
 {
-	(void)g;
-	return (conn_read_cb);
+	/* With proxy_protocol, the header first (conn_begin then). */
+	return (g->proxy ? preamble_read_cb : conn_read_cb);
 }
 
 /* Write callback: the output buffer is empty again. */
@@ -271,6 +271,10 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	struct conn	*c = arg;
 	int		 fd = (int)bufferevent_getfd(bev);
 
+	if (c->flags & CONN_PROXY) {
+		preamble_event(c, what);
+		return;
+	}
 	if ((what & BEV_EVENT_EOF) && !(c->flags & CONN_LINGER) &&
 	    evbuffer_get_length(bufferevent_get_output(bev)) > 0) {
 		/* Half-close: finish echoing, then conn_write_cb frees. */
@@ -324,6 +328,7 @@ conn_new(struct worker *w, unsigned slot, int fd, const struct sockaddr *sa,
     socklen_t salen, int perip)
 {
 	struct conn	*c;
+	struct timeval	 tv;
 	char		 peer[ADDR_STRLEN];
 	int		 on = 1;
 
@@ -349,7 +354,12 @@ conn_new(struct worker *w, unsigned slot, int fd, const struct sockaddr *sa,
 	}
 	bufferevent_setcb(c->bev, conn_path(conn_group(c)), conn_write_cb,
 	    conn_event_cb, c);
-	conn_set_idle_timeout(c);
+	if (conn_group(c)->proxy) {
+		c->flags |= CONN_PROXY;
+		tv = units_timeval(conn_group(c)->proxy_timeout_ms);
+		if (bufferevent_set_timeouts(c->bev, &tv, &tv) == -1)
+			log_warnx("conn %d: cannot set the PROXY timeout", fd);
+	}
 	if (bufferevent_enable(c->bev, EV_READ) == -1) {
 		log_warnx("conn %d: cannot enable reading", fd);
 		bufferevent_free(c->bev);
@@ -358,11 +368,12 @@ conn_new(struct worker *w, unsigned slot, int fd, const struct sockaddr *sa,
 	}
 	TAILQ_INSERT_TAIL(&w->conns, c, entry);
 	w->nconns++;
-	STAT_ADD(c->st, conns_accepted, 1);
 	STAT_ADD(c->st, conns_active, 1);
 	log_debug("conn %d: accepted from %s by worker %d for %s %s", fd,
 	    addr_format(sa, salen, peer, sizeof(peer)), w->id,
 	    conf_proto(SOCK_STREAM), conn_group(c)->name);
+	if (!(c->flags & CONN_PROXY))
+		(void)conn_begin(c, sa, salen, NULL, 0);
 	return;
 
 fail_free:
@@ -373,6 +384,49 @@ fail_count:
 	limit_put(&w->srv->limit);
 	if (perip)
 		limit_ip_put(&w->srv->limit, slot, sa);
+}
+
+/*
+ * Queue len bytes of data that are not echo (the banner) before the echo.
+ * Return 0 or -1.
+ */
+int
+conn_queue(struct conn *c, const void *data, size_t len)
+{
+	struct evbuffer	*out = bufferevent_get_output(c->bev);
+
+	/* Counted as all output is: in memory_limit's sum, and once sent. */
+	if (c->outcb == NULL &&
+	    (c->outcb = evbuffer_add_cb(out, conn_output_cb, c)) == NULL)
+		return (-1);
+	return (evbuffer_add(out, data, len));
+}
+
+/*
+ * Start echoing the client at addr (as the PROXY header named it, or as
+ * accepted), after the header if there was one (via: the balancer it came
+ * through, else NULL): the banner first if the group wants one.  Return
+ * 0, or -1 if c is freed.
+ */
+int
+conn_begin(struct conn *c, const struct sockaddr *addr, socklen_t addrlen,
+    const struct sockaddr *via, socklen_t vialen)
+{
+	c->flags &= ~CONN_PROXY;
+	STAT_ADD(c->st, conns_accepted, 1);
+	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb,
+	    c);
+	conn_set_idle_timeout(c);
+	if (conn_group(c)->banner &&
+	    preamble_banner(c, addr, addrlen, via, vialen) == -1) {
+		conn_free(c);
+		return (-1);
+	}
+	/* What came after a header: echoed from the loop, as any read. */
+	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+		bufferevent_trigger(c->bev, EV_READ,
+		    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+	return (0);
 }
 
 /*
@@ -387,7 +441,7 @@ conn_set_idle_timeout(struct conn *c)
 	uint64_t	 ms = conn_group(c)->idle_timeout_ms;
 	struct timeval	 tv = units_timeval(ms);
 
-	if (c->w->draining)
+	if (c->w->draining || (c->flags & CONN_PROXY))
 		return;
 	if (bufferevent_set_timeouts(c->bev, ms > 0 ? &tv : NULL,
 	    ms > 0 ? &tv : NULL) == -1)

@@ -44,10 +44,20 @@ struct conn {
 #define CONN_PERIP	0x10	/* counted in the server's per-address table */
 #define CONN_CUT	0x20	/* counted in cut_conns */
 #define CONN_FIN	0x40	/* our FIN is sent (draining) */
+#define CONN_PROXY	0x80	/* waiting for its PROXY header (preamble.c) */
 };
 
 void	conn_set_idle_timeout(struct conn *);
+int	conn_begin(struct conn *, const struct sockaddr *, socklen_t,
+	    const struct sockaddr *, socklen_t);
+int	conn_queue(struct conn *, const void *, size_t);
 void	conn_free(struct conn *);
+
+/* preamble.c */
+void	preamble_read_cb(struct bufferevent *, void *);
+void	preamble_event(struct conn *, short);
+int	preamble_banner(struct conn *, const struct sockaddr *, socklen_t,
+	    const struct sockaddr *, socklen_t);
 
 /* drain.c */
 void	drain_conn(struct conn *);

@@ -185,7 +185,8 @@ drain_conn(struct conn *c)
 {
 	uint64_t	 left;
 
-	if (c->flags & CONN_LINGER)
+	/* One waiting for its PROXY header is drained once it has it. */
+	if (c->flags & (CONN_LINGER | CONN_PROXY))
 		return;
 	if (c->flags & CONN_EOF) {
 		/* It ends once flushed; only the shutdown timeout cuts it. */

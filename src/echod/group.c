@@ -24,6 +24,25 @@ group_copy(void *dst, const void *src, size_t n, size_t sz)
 	return (0);
 }
 
+/* Balancers believed when proxy_from is not set: this host. */
+static const char *const group_loopback[] = { "127.0.0.0/8", "::1/128" };
+
+/* Set the default proxy_from.  Return 0 or -1. */
+static int
+group_proxy_default(struct cidr_list *l)
+{
+	const char	*why;
+	size_t		 i;
+
+	if ((l->v = calloc(2, sizeof(*l->v))) == NULL)
+		return (-1);
+	for (i = 0; i < 2; i++)
+		if (cidr_parse(group_loopback[i], &l->v[i], &why) == -1)
+			abort();	/* they are valid */
+	l->n = 2;
+	return (0);
+}
+
 /* Fill g from the configured group cg.  Return 0 or -1 (no memory). */
 static int
 group_set(struct lgroup *g, const struct conf_group *cg)
@@ -37,6 +56,10 @@ group_set(struct lgroup *g, const struct conf_group *cg)
 	g->max_per_ip = cg->max_per_ip;
 	g->rate = cg->rate_limit;
 	g->burst = cg->burst > 0 ? cg->burst : cg->rate_limit;
+	g->proxy = (int)cg->proxy;
+	g->proxy_timeout_ms = cg->proxy_timeout_ms;
+	g->banner = (int)cg->banner;
+	g->proxy_from.n = cg->proxy_from.n;
 	memcpy(g->reflectors, cg->reflectors, sizeof(g->reflectors));
 	g->listen.n = cg->listen.n;
 	g->allow.n = cg->allow.n;
@@ -46,8 +69,12 @@ group_set(struct lgroup *g, const struct conf_group *cg)
 	    group_copy(&g->allow.v, cg->allow.v, cg->allow.n,
 	    sizeof(*cg->allow.v)) == -1 ||
 	    group_copy(&g->deny.v, cg->deny.v, cg->deny.n,
-	    sizeof(*cg->deny.v)) == -1)
+	    sizeof(*cg->deny.v)) == -1 ||
+	    group_copy(&g->proxy_from.v, cg->proxy_from.v, cg->proxy_from.n,
+	    sizeof(*cg->proxy_from.v)) == -1)
 		return (-1);
+	if (g->proxy_from.n == 0)
+		return (group_proxy_default(&g->proxy_from));
 	return (0);
 }
 
@@ -59,11 +86,13 @@ group_keep(struct lgroup *g, const struct lgroup *old)
 	g->active = 0;
 	g->listen.v = NULL;
 	g->listen.n = 0;
-	g->allow.v = g->deny.v = NULL;
+	g->allow.v = g->deny.v = g->proxy_from.v = NULL;
 	if (group_copy(&g->allow.v, old->allow.v, old->allow.n,
 	    sizeof(*old->allow.v)) == -1 ||
 	    group_copy(&g->deny.v, old->deny.v, old->deny.n,
-	    sizeof(*old->deny.v)) == -1)
+	    sizeof(*old->deny.v)) == -1 ||
+	    group_copy(&g->proxy_from.v, old->proxy_from.v, old->proxy_from.n,
+	    sizeof(*old->proxy_from.v)) == -1)
 		return (-1);
 	return (0);
 }
@@ -137,6 +166,7 @@ groups_free(struct groups *gs)
 			free(gs->v[i].listen.v);
 			free(gs->v[i].allow.v);
 			free(gs->v[i].deny.v);
+			free(gs->v[i].proxy_from.v);
 		}
 		free(gs->v);
 		free(gs);

@@ -26,6 +26,10 @@ struct lgroup {
 	uint64_t		 idle_timeout_ms;
 	uint64_t		 max_per_ip;
 	uint64_t		 rate, burst;	/* burst: rate when unset */
+	int			 proxy;		/* PROXY_V1 | PROXY_V2; 0: off */
+	struct cidr_list	 proxy_from;	/* balancers believed */
+	uint64_t		 proxy_timeout_ms;
+	int			 banner;	/* say who answers, first */
 	unsigned char		 reflectors[65536 / 8];
 };
 

@@ -56,7 +56,8 @@ static const struct metrics_series {
 	{ "echod_connections_active", "gauge",
 	    "TCP connections open now.", TCP, NULL, T(conns_active) },
 	{ "echod_connections_accepted_total", "counter",
-	    "TCP connections accepted and served.", TCP, NULL,
+	    "TCP connections accepted and served (with proxy_protocol, once "
+	    "the client its header names is let in).", TCP, NULL,
 	    T(conns_accepted) },
 	{ "echod_connections_rejected_total", "counter",
 	    "TCP connections not served, by reason: over "
@@ -97,6 +98,26 @@ static const struct metrics_series {
 	    T(udp_denied) },
 	{ "echod_udp_dropped_total", NULL, NULL, UDP,
 	    "reason=\"send_failure\"", T(udp_dropped) },
+	{ "echod_proxy_headers_total", "counter",
+	    "PROXY protocol headers taken, by command: proxy (naming a "
+	    "client) or local (a balancer's health check, or v1 UNKNOWN).",
+	    TCP, "command=\"proxy\"", T(proxy_headers) },
+	{ "echod_proxy_headers_total", NULL, NULL, TCP, "command=\"local\"",
+	    T(proxy_local) },
+	{ "echod_proxy_rejected_total", "counter",
+	    "TCP connections closed for want of a PROXY header echod could "
+	    "take, by reason: not from proxy_from, no header, a malformed "
+	    "one, an address family echod does not serve, or none whole "
+	    "within proxy_timeout.", TCP, "reason=\"untrusted\"",
+	    T(proxy_untrusted) },
+	{ "echod_proxy_rejected_total", NULL, NULL, TCP, "reason=\"missing\"",
+	    T(proxy_missing) },
+	{ "echod_proxy_rejected_total", NULL, NULL, TCP,
+	    "reason=\"malformed\"", T(proxy_malformed) },
+	{ "echod_proxy_rejected_total", NULL, NULL, TCP,
+	    "reason=\"unsupported\"", T(proxy_unsupported) },
+	{ "echod_proxy_rejected_total", NULL, NULL, TCP, "reason=\"timeout\"",
+	    T(proxy_timeout) },
 	{ "echod_backpressure_pauses_total", "counter",
 	    "Times echod stopped reading from a client whose unsent echo "
 	    "reached buffer_limit.", TCP, NULL, T(backpressure_pauses) },

@@ -257,6 +257,9 @@ server_init(struct server *srv, struct conf *conf, const char *path)
 	memset(conf, 0, sizeof(*conf));
 	srv->conf_path = path;
 	srv->started = time(NULL);
+	if (gethostname(srv->hostname, sizeof(srv->hostname) - 1) == -1 ||
+	    srv->hostname[0] == '\0')
+		snprintf(srv->hostname, sizeof(srv->hostname), "unknown");
 	srv->done_pipe[0] = srv->done_pipe[1] = -1;
 	srv->nworkers = srv->conf.workers > 0 ? srv->conf.workers :
 	    os_ncpus();

@@ -59,6 +59,7 @@ struct server {
 	struct groups		*groups;	/* newest; older ones behind */
 	uint64_t		*heartbeats;	/* last seen, per worker */
 	time_t			 started;
+	char			 hostname[256];	/* for the banner */
 	int			 done_pipe[2];	/* a byte from each worker that ends */
 	struct event		*done_ev;
 	unsigned		 ndone;

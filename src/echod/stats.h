@@ -31,6 +31,13 @@ typedef _Atomic uint64_t counter_t;
 	X(accept_errors)	/* accept() out of descriptors or memory */ \
 	X(backpressure_pauses)						\
 	X(memory_pauses)	/* reading paused over memory_limit */	\
+	X(proxy_headers)	/* PROXY headers taken, naming a client */ \
+	X(proxy_local)		/* PROXY headers taken: LOCAL, UNKNOWN */ \
+	X(proxy_untrusted)	/* not from proxy_from: closed */	\
+	X(proxy_missing)	/* no PROXY header: closed */		\
+	X(proxy_malformed)						\
+	X(proxy_unsupported)	/* a family echod does not serve */	\
+	X(proxy_timeout)	/* no whole header in proxy_timeout */	\
 	X(idle_timeouts)						\
 	X(cut_conns)		/* cut at shutdown with echo pending */	\
 	X(cut_bytes)

@@ -127,12 +127,23 @@ tcp_admit(struct listener *l, int fd, struct sockaddr *sa,
 	const struct lgroup	*g = listener_group(l);
 	int			 counted = 0, slot = 0;
 
-	if (!guard_allowed(g, sa)) {
+	if (g->proxy) {
+		/*
+		 * Only a balancer may speak for its clients; the access lists
+		 * and per-address counts wait for the client it names
+		 * (preamble.c).
+		 */
+		if (!cidr_list_match(&g->proxy_from, sa)) {
+			STAT_ADD(&w->stats[l->slot], proxy_untrusted, 1);
+			close(fd);
+			return (0);
+		}
+	} else if (!guard_allowed(g, sa)) {
 		STAT_ADD(&w->stats[l->slot], tcp_denied, 1);
 		close(fd);
 		return (0);
 	}
-	if (g->max_per_ip > 0) {
+	if (g->max_per_ip > 0 && !g->proxy) {
 		if (limit_ip_take(lim, l->slot, sa, g->max_per_ip) == -1) {
 			STAT_ADD(&w->stats[l->slot], perip_refused, 1);
 			close(fd);

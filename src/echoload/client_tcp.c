@@ -14,6 +14,7 @@
 #include <event2/event.h>
 
 #include "echoload.h"
+#include "proxy.h"
 #include "client.h"
 #include "meter.h"
 #include "pattern.h"
@@ -93,6 +94,22 @@ client_tcp_send(struct client *c, struct msg *m)
 	client_tcp_flush(c);
 }
 
+/*
+ * Send the PROXY header (--proxy-v1, --proxy-v2) on a fresh connection,
+ * whose empty socket buffer takes it whole.  Return 0 or -1.
+ */
+static int
+client_tcp_proxy(struct client *c)
+{
+	unsigned char	 b[PROXY_MAX];
+	size_t		 n;
+
+	n = proxy_build(opt.proxy, (const struct sockaddr *)&opt.proxy_src.ss,
+	    (const struct sockaddr *)&c->tgt->a.ss, b, sizeof(b));
+	return (n > 0 && send(c->fd, b, n, MSG_DONTWAIT | MSG_NOSIGNAL) ==
+	    (ssize_t)n ? 0 : -1);
+}
+
 /* The connection is up: start sending. */
 static void
 client_tcp_up(struct client *c)
@@ -100,7 +117,7 @@ client_tcp_up(struct client *c)
 	int	 on = 1;
 
 	if (setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &on,
-	    sizeof(on)) == -1) {
+	    sizeof(on)) == -1 || (opt.proxy && client_tcp_proxy(c) == -1)) {
 		METER_ADD(c->ctx->meter, connect_fail, 1);
 		client_close(c);
 		return;

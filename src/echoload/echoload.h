@@ -40,6 +40,8 @@ struct opts {
 	int		 progress;
 	double		 max_loss;	/* UDP loss allowed, percent */
 	uint64_t	 seed;
+	int		 proxy;		/* PROXY header version; 0: none */
+	struct addr	 proxy_src;	/* the client it names */
 };
 extern struct opts opt;
 

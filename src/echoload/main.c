@@ -45,7 +45,8 @@ usage(int ex)
 	    "[-k depth]\n"
 	    "                [-r rate] [--ramp rate] [--timeout duration] "
 	    "[--max-loss percent]\n"
-	    "                [--seed n] [--progress] host:port ...\n");
+	    "                [--seed n] [--progress] "
+	    "[--proxy-v1 | --proxy-v2 address] host:port ...\n");
 	exit(ex);
 }
 
@@ -156,6 +157,8 @@ main_ramp(const char *v)
 static void
 main_option(int ch, char *argv[], int *quiet)
 {
+	const char	*why;
+
 	switch (ch) {
 	case 'c':
 		opt.connections = (unsigned)main_number("--connections",
@@ -205,6 +208,13 @@ main_option(int ch, char *argv[], int *quiet)
 	case 'P':
 		opt.progress = 1;
 		break;
+	case '1':
+	case '2':
+		opt.proxy = ch - '0';
+		if (addr_parse(optarg, &opt.proxy_src, &why) == -1)
+			main_usage_error("bad --proxy-v%c address '%s': %s", ch,
+			    optarg, why);
+		break;
 	case 'h':
 		usage(EX_OK);
 	case 'V':
@@ -238,6 +248,8 @@ main_options(int argc, char *argv[])
 		{ "max-loss", required_argument, NULL, 'L' },
 		{ "seed", required_argument, NULL, 'S' },
 		{ "progress", no_argument, NULL, 'P' },
+		{ "proxy-v1", required_argument, NULL, '1' },
+		{ "proxy-v2", required_argument, NULL, '2' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
@@ -276,6 +288,8 @@ main_check(int argc)
 		    UDP_MAX_MSG);
 	if (opt.mode == MODE_STREAM && opt.rate > 0)
 		main_usage_error("--rate does not go with stream mode");
+	if (opt.udp && opt.proxy)
+		main_usage_error("a PROXY header is for TCP only");
 	if (opt.threads > opt.connections)
 		opt.threads = opt.connections;
 }
@@ -296,6 +310,10 @@ main_targets(int n, char *args[])
 	for (i = 0; i < opt.ntargets; i++) {
 		if (addr_parse(args[i], &opt.targets[i].a, &why) == -1)
 			main_usage_error("bad target '%s': %s", args[i], why);
+		if (opt.proxy && opt.targets[i].a.ss.ss_family !=
+		    opt.proxy_src.ss.ss_family)
+			main_usage_error("target '%s' and the --proxy-v%d "
+			    "address are not of one family", args[i], opt.proxy);
 		opt.targets[i].name = args[i];
 	}
 }

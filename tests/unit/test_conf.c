@@ -461,6 +461,9 @@ test_every_key_once(void **state)
 		{ "tcp", "idle_timeout", "1s" },
 		{ "tcp", "backlog", "1" },
 		{ "tcp", "max_connections_per_ip", "1" },
+		{ "tcp", "proxy_protocol", "v1" },
+		{ "tcp", "proxy_timeout", "1s" },
+		{ "tcp", "banner", "on" },
 		{ "udp", "rate_limit", "1" },
 		{ "udp", "burst", "1" },
 		{ "metrics", "max_connections", "1" },
@@ -693,6 +696,44 @@ test_groups_inherit(void **state)
 	conf_free(&c);
 }
 
+/* Issue 14: the PROXY protocol and banner keys, inherited like the rest. */
+static void
+test_proxy_keys(void **state)
+{
+	struct conf	 c;
+
+	parse_ok(&c, "[tcp]\nproxy_protocol = v2\nbanner = on\n"
+	    "proxy_from = 10.0.0.0/8\n  192.0.2.1\n"
+	    "[tcp lb]\nlisten = 127.0.0.1:1\nproxy_protocol = any\n"
+	    "proxy_timeout = 250ms\n");
+	assert_int_equal(conf_tcp(&c)->proxy, 2);
+	assert_int_equal(conf_tcp(&c)->banner, 1);
+	assert_int_equal(conf_tcp(&c)->proxy_from.n, 2);
+	assert_int_equal(conf_tcp(&c)->proxy_timeout_ms, 5000);
+	assert_int_equal(group_named(&c, "lb")->proxy, 3);
+	assert_int_equal(group_named(&c, "lb")->proxy_timeout_ms, 250);
+	assert_int_equal(group_named(&c, "lb")->banner, 1);
+	assert_int_equal(group_named(&c, "lb")->proxy_from.n, 2);
+	conf_free(&c);
+	parse_ok(&c, "[tcp]\nproxy_protocol = v1\n");
+	assert_int_equal(conf_tcp(&c)->proxy, 1);
+	assert_int_equal(conf_tcp(&c)->proxy_from.n, 0);	/* loopback */
+	conf_free(&c);
+
+	parse_err("[tcp]\nproxy_protocol = yes\n",
+	    "t.conf:2: [tcp] proxy_protocol: 'yes' must be one of off, v1, "
+	    "v2, any");
+	parse_err("[tcp]\nbanner = 1\n",
+	    "t.conf:2: [tcp] banner: '1' must be one of off, on");
+	parse_err("[tcp]\nproxy_from =\n",
+	    "t.conf:2: [tcp] proxy_from: is empty: it would believe no "
+	    "balancer (unset, it is 127.0.0.0/8 ::1)");
+	parse_err("[tcp]\nproxy_timeout = 50ms\n",
+	    "t.conf:2: [tcp] proxy_timeout: '50ms' must be from 100ms to 1h");
+	parse_err("[udp]\nproxy_protocol = v1\n",
+	    "t.conf:2: unknown key 'proxy_protocol' in [udp]");
+}
+
 /* Issue 12: every bad group is refused at its line. */
 static void
 test_groups_errors(void **state)
@@ -837,6 +878,7 @@ main(void)
 		cmocka_unit_test(test_load_file),
 		cmocka_unit_test(test_groups_inherit),
 		cmocka_unit_test(test_groups_errors),
+		cmocka_unit_test(test_proxy_keys),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

@@ -1,0 +1,182 @@
+/*
+ * What comes before the echo on a TCP connection: the PROXY header, in a
+ * group with proxy_protocol set, and the banner, in a group with banner
+ * on.  A connection waiting for its header (CONN_PROXY) has taken its
+ * place under max_connections but not yet been judged: the access lists
+ * and max_connections_per_ip look at the client the header names, once
+ * it is whole; the header itself is never echoed.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+#include "addr.h"
+#include "connpriv.h"
+#include "guard.h"
+#include "log.h"
+#include "proxy.h"
+#include "server.h"
+#include "worker.h"
+
+#define PREAMBLE_TIMEOUT	(-100)	/* beside proxy.h's results */
+
+/* The group of c, as its worker has it now. */
+static const struct lgroup *
+preamble_group(const struct conn *c)
+{
+	return (&c->w->groups->v[c->slot]);
+}
+
+/* Count a connection whose header failed, and close it. */
+static void
+preamble_fail(struct conn *c, int why)
+{
+	switch (why) {
+	case PROXY_MISSING:
+		STAT_ADD(c->st, proxy_missing, 1);
+		break;
+	case PROXY_MALFORMED:
+		STAT_ADD(c->st, proxy_malformed, 1);
+		break;
+	case PROXY_UNSUPPORTED:
+		STAT_ADD(c->st, proxy_unsupported, 1);
+		break;
+	case PREAMBLE_TIMEOUT:
+		STAT_ADD(c->st, proxy_timeout, 1);
+		break;
+	}
+	log_debug("conn %d: no valid PROXY header: %s",
+	    (int)bufferevent_getfd(c->bev), why == PREAMBLE_TIMEOUT ?
+	    "timeout" : proxy_result_name(why));
+	conn_free(c);
+}
+
+/*
+ * Admit the client at sa, which the header named: the group's access
+ * lists and max_connections_per_ip.  Return 0, or -1 with c freed.
+ */
+static int
+preamble_admit(struct conn *c, const struct sockaddr *sa, socklen_t len)
+{
+	const struct lgroup	*g = preamble_group(c);
+	struct limit		*lim = &c->w->srv->limit;
+
+	if (!guard_allowed(g, sa)) {
+		STAT_ADD(c->st, tcp_denied, 1);
+		conn_free(c);
+		return (-1);
+	}
+	if (g->max_per_ip > 0) {
+		if (limit_ip_take(lim, c->slot, sa, g->max_per_ip) == -1) {
+			STAT_ADD(c->st, perip_refused, 1);
+			conn_free(c);
+			return (-1);
+		}
+		memset(&c->peer, 0, sizeof(c->peer));
+		memcpy(&c->peer, sa, len < sizeof(c->peer) ? len :
+		    sizeof(c->peer));
+		c->flags |= CONN_PERIP;
+	}
+	return (0);
+}
+
+/*
+ * Read callback while the header is awaited: whole, it is removed from
+ * the input and the client it names admitted; then the echo begins with
+ * what followed it.
+ */
+void
+preamble_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn		*c = arg;
+	struct evbuffer		*in = bufferevent_get_input(bev);
+	struct sockaddr_storage	 via;
+	socklen_t		 vialen = sizeof(via);
+	struct proxy_hdr	 h;
+	const unsigned char	*p;
+	char			 a[ADDR_STRLEN], b[ADDR_STRLEN];
+	size_t			 n = evbuffer_get_length(in);
+	int			 rc, accept, fd = (int)bufferevent_getfd(bev);
+
+	if (n > PROXY_MAX)
+		n = PROXY_MAX;
+	if ((p = evbuffer_pullup(in, (ev_ssize_t)n)) == NULL) {
+		conn_free(c);
+		return;
+	}
+	/* Accepted under proxy_protocol: a reload may have turned it off. */
+	accept = preamble_group(c)->proxy ? preamble_group(c)->proxy :
+	    PROXY_V1 | PROXY_V2;
+	if ((rc = proxy_parse(p, n, accept, &h)) == PROXY_MORE)
+		return;
+	if (rc != PROXY_DONE) {
+		preamble_fail(c, rc);
+		return;
+	}
+	if (evbuffer_drain(in, h.len) == -1 ||
+	    getpeername(fd, (struct sockaddr *)&via, &vialen) == -1) {
+		conn_free(c);
+		return;
+	}
+	if (h.local) {
+		/* A health check: the balancer speaks for itself. */
+		STAT_ADD(c->st, proxy_local, 1);
+		h.src = via;
+		h.srclen = vialen;
+	} else
+		STAT_ADD(c->st, proxy_headers, 1);
+	if (preamble_admit(c, (struct sockaddr *)&h.src, h.srclen) == -1)
+		return;
+	log_debug("conn %d: PROXY v%d: client %s via %s", fd, h.version,
+	    addr_format((struct sockaddr *)&h.src, h.srclen, a, sizeof(a)),
+	    addr_format((struct sockaddr *)&via, vialen, b, sizeof(b)));
+	if (conn_begin(c, (struct sockaddr *)&h.src, h.srclen,
+	    (struct sockaddr *)&via, vialen) == -1)
+		return;
+	if (c->w->draining)
+		drain_conn(c);	/* it came in as the drain began */
+}
+
+/* Event callback while the header is awaited: a timeout, EOF or error. */
+void
+preamble_event(struct conn *c, short what)
+{
+	if (what & BEV_EVENT_TIMEOUT)
+		preamble_fail(c, PREAMBLE_TIMEOUT);
+	else if (what & BEV_EVENT_EOF)
+		preamble_fail(c, evbuffer_get_length(bufferevent_get_input(
+		    c->bev)) > 0 ? PROXY_MALFORMED : PROXY_MISSING);
+	else {
+		log_debug("conn %d: %s", (int)bufferevent_getfd(c->bev),
+		    strerror(EVUTIL_SOCKET_ERROR()));
+		conn_free(c);
+	}
+}
+
+/*
+ * Queue the banner, one line before the echo (echod.conf(5) gives its
+ * format): who answers, and the client it sees, and the balancer it came
+ * through (via, or NULL).  Return 0 or -1.
+ */
+int
+preamble_banner(struct conn *c, const struct sockaddr *client,
+    socklen_t clientlen, const struct sockaddr *via, socklen_t vialen)
+{
+	char	 line[512], a[ADDR_STRLEN], b[ADDR_STRLEN];
+	int	 n;
+
+	n = snprintf(line, sizeof(line), "echod %s worker %d group %s client "
+	    "%s%s%s\n", c->w->srv->hostname, c->w->id,
+	    preamble_group(c)->name, addr_format(client, clientlen, a,
+	    sizeof(a)), via != NULL ? " via " : "", via != NULL ?
+	    addr_format(via, vialen, b, sizeof(b)) : "");
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return (-1);
+	return (conn_queue(c, line, (size_t)n));
+}
