@@ -42,7 +42,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		if (proxy_parse(copy, h.len, accept, &h2) != PROXY_DONE ||
 		    h2.len != h.len ||
-		    proxy_parse(copy, h.len - 1, accept, &h2) != PROXY_MORE)
+		    proxy_parse(copy, h.len - 1, accept, &h2) != PROXY_MORE ||
+		    proxy_parse(copy, h.len / 2, accept, &h2) != PROXY_MORE ||
+		    proxy_parse(copy, 1, accept, &h2) != PROXY_MORE)
 			abort();
 		if (!h.local) {
 			n = proxy_build(h.version, (struct sockaddr *)&h.src,

@@ -28,6 +28,7 @@ static const unsigned char proxy_sig[12] = {
 #define V2_INET6	0x2
 #define V2_UNIX		0x3
 #define V2_STREAM	0x1
+#define V2_DGRAM	0x2
 
 /* Tell whether the n bytes of p start like the first len bytes of want. */
 static int
@@ -128,21 +129,26 @@ proxy_v1_fields(const char *s, size_t len, struct proxy_hdr *h)
 static int
 proxy_v1(const unsigned char *p, size_t n, struct proxy_hdr *h)
 {
-	size_t	 i, lim = n < PROXY_V1_MAX ? n : PROXY_V1_MAX;
+	const unsigned char	*lf;
+	size_t			 i, len, lim;
 
 	if (!proxy_prefix(p, n, "PROXY ", 6))
 		return (PROXY_MISSING);
-	for (i = 0; i < lim; i++) {
-		if (p[i] == '\r' && i + 1 < lim && p[i + 1] == '\n')
-			break;
-		if ((p[i] < ' ' || p[i] > '~') && !(p[i] == '\r' && i + 1 == lim))
+	lim = n < PROXY_V1_MAX ? n : PROXY_V1_MAX;
+	/* Up to the LF, or all there is: printable, but for the CR. */
+	lf = memchr(p, '\n', lim);
+	len = lf != NULL ? (size_t)(lf - p) : lim;
+	for (i = 0; i < len; i++)
+		if ((p[i] < ' ' || p[i] > '~') &&
+		    !(p[i] == '\r' && i + 1 == len))
 			return (PROXY_MALFORMED);
-	}
-	if (i == lim)
+	if (lf == NULL)
 		return (lim < PROXY_V1_MAX ? PROXY_MORE : PROXY_MALFORMED);
+	if (p[len - 1] != '\r')
+		return (PROXY_MALFORMED);	/* a bare LF */
 	h->version = 1;
-	h->len = i + 2;
-	return (proxy_v1_fields((const char *)p + 6, i - 6, h));
+	h->len = len + 1;
+	return (proxy_v1_fields((const char *)p + 6, len - 7, h));
 }
 
 /* Check that the TLVs of a v2 header (p, n bytes) fill it exactly. */
@@ -167,7 +173,7 @@ static int
 proxy_v2(const unsigned char *p, size_t n, struct proxy_hdr *h)
 {
 	size_t	 len, alen;
-	int	 fam;
+	int	 fam, tr;
 
 	if (!proxy_prefix(p, n, proxy_sig, sizeof(proxy_sig)))
 		return (PROXY_MISSING);
@@ -182,18 +188,17 @@ proxy_v2(const unsigned char *p, size_t n, struct proxy_hdr *h)
 		return (PROXY_MORE);
 	h->version = 2;
 	h->len = PROXY_V2_FIXED + len;
-	fam = p[13] >> 4;
-	if (p[12] == V2_LOCAL || fam == V2_UNSPEC) {
-		/* Health checks and the like: no addresses to believe. */
+	if (p[12] == V2_LOCAL || p[13] == 0x00) {
+		/* Health checks, UNSPEC: no addresses to believe. */
 		h->local = 1;
 		return (PROXY_DONE);
 	}
-	if (fam == V2_UNIX)
-		return (PROXY_UNSUPPORTED);
-	if (fam != V2_INET && fam != V2_INET6)
-		return (PROXY_MALFORMED);
-	if ((p[13] & 0xf) != V2_STREAM)
-		return (PROXY_UNSUPPORTED);	/* UDP, or unspecified */
+	fam = p[13] >> 4;
+	tr = p[13] & 0xf;
+	if (fam < V2_INET || fam > V2_UNIX || tr < V2_STREAM || tr > V2_DGRAM)
+		return (PROXY_MALFORMED);	/* the spec: reject as invalid */
+	if (fam == V2_UNIX || tr == V2_DGRAM)
+		return (PROXY_UNSUPPORTED);	/* valid, but not TCP/IP */
 	alen = fam == V2_INET ? 12 : 36;
 	if (len < alen)
 		return (PROXY_MALFORMED);

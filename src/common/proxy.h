@@ -14,8 +14,8 @@
 #define PROXY_V2		0x2
 #define PROXY_V1_MAX		107	/* a v1 line, CRLF included */
 #define PROXY_V2_FIXED		16	/* signature, command, family, length */
-#define PROXY_V2_TLV_MAX	1024	/* TLV bytes accepted after addresses */
-#define PROXY_V2_MAX		(PROXY_V2_FIXED + 216 + PROXY_V2_TLV_MAX)
+/* A v2 header, addresses and TLVs, at most: UNIX's addresses and 1 KiB. */
+#define PROXY_V2_MAX		(PROXY_V2_FIXED + 216 + 1024)
 #define PROXY_MAX		PROXY_V2_MAX
 
 /* What proxy_parse made of the bytes so far. */

@@ -242,10 +242,10 @@ conn_read_cb(struct bufferevent *bev, void *arg)
  * group takes the plain path today, after a PROXY header if it wants one.
  */
 static bufferevent_data_cb
-conn_path(const struct lgroup *g)
+conn_path(const struct conn *c)
 {
 	/* With proxy_protocol, the header first (conn_begin then). */
-	return (g->proxy ? preamble_read_cb : conn_read_cb);
+	return (c->proxy ? preamble_read_cb : conn_read_cb);
 }
 
 /* Write callback: the output buffer is empty again. */
@@ -325,7 +325,7 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
  */
 void
 conn_new(struct worker *w, unsigned slot, int fd, const struct sockaddr *sa,
-    socklen_t salen, int perip)
+    socklen_t salen, int perip, int proxy)
 {
 	struct conn	*c;
 	struct timeval	 tv;
@@ -352,13 +352,19 @@ conn_new(struct worker *w, unsigned slot, int fd, const struct sockaddr *sa,
 		log_warnx("conn %d: cannot create bufferevent", fd);
 		goto fail_free;
 	}
-	bufferevent_setcb(c->bev, conn_path(conn_group(c)), conn_write_cb,
-	    conn_event_cb, c);
-	if (conn_group(c)->proxy) {
+	c->proxy = proxy;
+	bufferevent_setcb(c->bev, conn_path(c), conn_write_cb, conn_event_cb,
+	    c);
+	if (proxy) {
 		c->flags |= CONN_PROXY;
+		c->proxy_until_ms = now_ms() + conn_group(c)->proxy_timeout_ms;
 		tv = units_timeval(conn_group(c)->proxy_timeout_ms);
-		if (bufferevent_set_timeouts(c->bev, &tv, &tv) == -1)
+		if (bufferevent_set_timeouts(c->bev, &tv, &tv) == -1) {
 			log_warnx("conn %d: cannot set the PROXY timeout", fd);
+			bufferevent_free(c->bev);
+			free(c);
+			goto fail_count;
+		}
 	}
 	if (bufferevent_enable(c->bev, EV_READ) == -1) {
 		log_warnx("conn %d: cannot enable reading", fd);

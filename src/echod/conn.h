@@ -14,7 +14,7 @@ struct worker;
 TAILQ_HEAD(conn_list, conn);
 
 void	conn_new(struct worker *, unsigned, int, const struct sockaddr *,
-	    socklen_t, int);
+	    socklen_t, int, int);
 void	conn_update_all(struct worker *);
 void	conn_free_all(struct worker *);
 

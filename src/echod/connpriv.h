@@ -32,6 +32,8 @@ struct conn {
 	uint64_t		 quiet_from_ms;	/* drain: last byte we read */
 	unsigned		 ackpoll_ms;	/* closing: next look after */
 	unsigned		 slot;		/* its listener group's */
+	int			 proxy;		/* CONN_PROXY: versions taken */
+	uint64_t		 proxy_until_ms; /* CONN_PROXY: the deadline */
 	unsigned		 flags;
 	union {
 		struct sockaddr		sa;
@@ -56,6 +58,7 @@ void	conn_free(struct conn *);
 /* preamble.c */
 void	preamble_read_cb(struct bufferevent *, void *);
 void	preamble_event(struct conn *, short);
+void	preamble_cut(struct conn *);
 int	preamble_banner(struct conn *, const struct sockaddr *, socklen_t,
 	    const struct sockaddr *, socklen_t);
 

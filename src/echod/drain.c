@@ -268,6 +268,10 @@ drain_cut(struct conn *c)
 	ssize_t		 n;
 	int		 fd = (int)bufferevent_getfd(c->bev), i, q;
 
+	if (c->flags & CONN_PROXY) {
+		preamble_cut(c);	/* a header is not echo */
+		return;
+	}
 	lost = evbuffer_get_length(bufferevent_get_input(c->bev)) +
 	    evbuffer_get_length(bufferevent_get_output(c->bev));
 	for (i = 0; i < DRAIN_CUT_READS; i++) {

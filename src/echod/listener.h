@@ -26,6 +26,7 @@ struct listener_tcp {
 	socklen_t		 parked_len;
 	int			 parked_counted; /* by limit_ip_take */
 	unsigned		 parked_slot;	/* the group it came to */
+	int			 parked_proxy;	/* its PROXY versions, or 0 */
 };
 
 /* The UDP part of a listener (udp.c's). */

@@ -100,7 +100,8 @@ static const struct metrics_series {
 	    "reason=\"send_failure\"", T(udp_dropped) },
 	{ "echod_proxy_headers_total", "counter",
 	    "PROXY protocol headers taken, by command: proxy (naming a "
-	    "client) or local (a balancer's health check, or v1 UNKNOWN).",
+	    "client) or local (v2 LOCAL, a balancer's health check; v2 with "
+	    "no address family; v1 UNKNOWN).",
 	    TCP, "command=\"proxy\"", T(proxy_headers) },
 	{ "echod_proxy_headers_total", NULL, NULL, TCP, "command=\"local\"",
 	    T(proxy_local) },

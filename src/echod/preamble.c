@@ -20,8 +20,10 @@
 #include "connpriv.h"
 #include "guard.h"
 #include "log.h"
+#include "os.h"
 #include "proxy.h"
 #include "server.h"
+#include "units.h"
 #include "worker.h"
 
 #define PREAMBLE_TIMEOUT	(-100)	/* beside proxy.h's results */
@@ -67,6 +69,11 @@ preamble_admit(struct conn *c, const struct sockaddr *sa, socklen_t len)
 	const struct lgroup	*g = preamble_group(c);
 	struct limit		*lim = &c->w->srv->limit;
 
+	/* Never counted before its header, but never count one twice. */
+	if (c->flags & CONN_PERIP) {
+		limit_ip_put(lim, c->slot, &c->peer.sa);
+		c->flags &= ~CONN_PERIP;
+	}
 	if (!guard_allowed(g, sa)) {
 		STAT_ADD(c->st, tcp_denied, 1);
 		conn_free(c);
@@ -99,29 +106,42 @@ preamble_read_cb(struct bufferevent *bev, void *arg)
 	struct sockaddr_storage	 via;
 	socklen_t		 vialen = sizeof(via);
 	struct proxy_hdr	 h;
+	struct timeval		 tv;
 	const unsigned char	*p;
 	char			 a[ADDR_STRLEN], b[ADDR_STRLEN];
 	size_t			 n = evbuffer_get_length(in);
-	int			 rc, accept, fd = (int)bufferevent_getfd(bev);
+	uint64_t		 now;
+	int			 rc, fd = (int)bufferevent_getfd(bev);
 
 	if (n > PROXY_MAX)
 		n = PROXY_MAX;
 	if ((p = evbuffer_pullup(in, (ev_ssize_t)n)) == NULL) {
-		conn_free(c);
+		preamble_fail(c, PROXY_MALFORMED);
 		return;
 	}
-	/* Accepted under proxy_protocol: a reload may have turned it off. */
-	accept = preamble_group(c)->proxy ? preamble_group(c)->proxy :
-	    PROXY_V1 | PROXY_V2;
-	if ((rc = proxy_parse(p, n, accept, &h)) == PROXY_MORE)
+	/* The versions taken at accept, whatever a reload did since. */
+	if ((rc = proxy_parse(p, n, c->proxy, &h)) == PROXY_MORE) {
+		/*
+		 * libevent restarts the read timeout on every read: set it
+		 * to what is left, so that proxy_timeout bounds the whole
+		 * header, not the gaps between its bytes.
+		 */
+		if ((now = now_ms()) >= c->proxy_until_ms) {
+			preamble_fail(c, PREAMBLE_TIMEOUT);
+			return;
+		}
+		tv = units_timeval(c->proxy_until_ms - now);
+		if (bufferevent_set_timeouts(bev, &tv, &tv) == -1)
+			preamble_fail(c, PREAMBLE_TIMEOUT);
 		return;
+	}
 	if (rc != PROXY_DONE) {
 		preamble_fail(c, rc);
 		return;
 	}
 	if (evbuffer_drain(in, h.len) == -1 ||
 	    getpeername(fd, (struct sockaddr *)&via, &vialen) == -1) {
-		conn_free(c);
+		preamble_fail(c, PROXY_MISSING);	/* gone already */
 		return;
 	}
 	if (h.local) {
@@ -143,20 +163,28 @@ preamble_read_cb(struct bufferevent *bev, void *arg)
 		drain_conn(c);	/* it came in as the drain began */
 }
 
-/* Event callback while the header is awaited: a timeout, EOF or error. */
+/*
+ * Event callback while the header is awaited: a timeout, or the end of
+ * the connection (EOF or an error) with a header cut short or none.
+ */
 void
 preamble_event(struct conn *c, short what)
 {
 	if (what & BEV_EVENT_TIMEOUT)
 		preamble_fail(c, PREAMBLE_TIMEOUT);
-	else if (what & BEV_EVENT_EOF)
+	else
 		preamble_fail(c, evbuffer_get_length(bufferevent_get_input(
 		    c->bev)) > 0 ? PROXY_MALFORMED : PROXY_MISSING);
-	else {
-		log_debug("conn %d: %s", (int)bufferevent_getfd(c->bev),
-		    strerror(EVUTIL_SOCKET_ERROR()));
-		conn_free(c);
-	}
+}
+
+/*
+ * Close c, still waiting for its header, at the shutdown timeout or a
+ * second signal: counted as a header not had in time, not as echo cut.
+ */
+void
+preamble_cut(struct conn *c)
+{
+	preamble_fail(c, PREAMBLE_TIMEOUT);
 }
 
 /*

@@ -78,7 +78,7 @@ tcp_retry_cb(evutil_socket_t fd, short what, void *arg)
  */
 static void
 tcp_park(struct listener *l, int fd, const struct sockaddr *sa,
-    socklen_t salen, int counted)
+    socklen_t salen, int counted, int proxy)
 {
 	struct listener_tcp	*t = &l->tcp;
 
@@ -88,6 +88,7 @@ tcp_park(struct listener *l, int fd, const struct sockaddr *sa,
 	t->parked_len = salen;
 	t->parked_counted = counted;
 	t->parked_slot = l->slot;
+	t->parked_proxy = proxy;
 	limit_park(&l->w->srv->limit);
 	STAT_ADD(&l->w->stats[l->slot], limit_waits, 1);
 }
@@ -106,8 +107,10 @@ tcp_unpark(struct listener *l, int draining)
 		return (0);
 	if ((slot = limit_take(&l->w->srv->limit, draining)) == -1)
 		return (-1);
+	/* As admitted, whatever a reload changed meanwhile. */
 	conn_new(l->w, t->parked_slot, t->parked_fd,
-	    (struct sockaddr *)&t->parked_sa, t->parked_len, t->parked_counted);
+	    (struct sockaddr *)&t->parked_sa, t->parked_len, t->parked_counted,
+	    t->parked_proxy);
 	t->parked_fd = -1;
 	limit_unpark(&l->w->srv->limit);
 	return (slot);
@@ -158,7 +161,7 @@ tcp_admit(struct listener *l, int fd, struct sockaddr *sa,
 	 */
 	if (l->tcp.parked_fd == -1 && ((!draining && limit_yield(lim)) ||
 	    (slot = limit_take(lim, draining)) == -1)) {
-		tcp_park(l, fd, sa, salen, counted);
+		tcp_park(l, fd, sa, salen, counted, g->proxy);
 		return (1);
 	}
 	if (l->tcp.parked_fd != -1 && (slot = limit_take(lim, draining)) ==
@@ -169,7 +172,7 @@ tcp_admit(struct listener *l, int fd, struct sockaddr *sa,
 			limit_ip_put(lim, l->slot, sa);
 		return (1);
 	}
-	conn_new(w, l->slot, fd, sa, salen, counted);
+	conn_new(w, l->slot, fd, sa, salen, counted, g->proxy);
 	return (slot);
 }
 

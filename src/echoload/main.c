@@ -210,6 +210,9 @@ main_option(int ch, char *argv[], int *quiet)
 		break;
 	case '1':
 	case '2':
+		if (opt.proxy != 0)
+			main_usage_error("--proxy-v1 and --proxy-v2 are "
+			    "alternatives; give one, once");
 		opt.proxy = ch - '0';
 		if (addr_parse(optarg, &opt.proxy_src, &why) == -1)
 			main_usage_error("bad --proxy-v%c address '%s': %s", ch,

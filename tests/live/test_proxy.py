@@ -5,6 +5,7 @@ without a good one is closed and counted by reason."""
 
 import errno
 import os
+import signal
 import socket
 import struct
 import subprocess
@@ -68,7 +69,7 @@ def lb(start_echod):
     mport, port = free_port(), free_port()
     d = start_echod(proxy_config(mport, port, "deny = 192.0.2.66/32\n"
                                  "max_connections_per_ip = 1\n"
-                                 "proxy_timeout = 300ms\n"))
+                                 "proxy_timeout = 1s\n"))
     d.mport, d.port = mport, port
     return d
 
@@ -125,13 +126,27 @@ def test_bad_headers_closed_and_counted(lb):
     assert exchange(lb.port, [unix + b"x"]) == b""
     t0 = time.monotonic()
     assert exchange(lb.port, [b"PROXY TCP4 1.2."], half_close=False) == b""
-    assert 0.25 < time.monotonic() - t0 < 3
+    assert 0.9 < time.monotonic() - t0 < 3
+    # A header trickled a byte at a time: the timeout is for all of it.
+    h = b"PROXY TCP4 198.51.100.7 127.0.0.1 5544 7\r\n"
+    t0 = time.monotonic()
+    with socket.create_connection(("127.0.0.1", lb.port), timeout=5) as s:
+        try:
+            for i in range(len(h)):
+                s.sendall(h[i:i + 1])
+                time.sleep(0.1)
+            got = s.recv(10)
+        except (ConnectionResetError, BrokenPipeError):
+            got = b""
+    assert got == b"" and time.monotonic() - t0 < 2.5
     # 107 bytes without a line end: never a v1 header.
     assert exchange(lb.port, [b"PROXY UNKNOWN " + b"x" * 100]) == b""
     m = settled(lb.mport, 'echod_proxy_rejected_total{group="lb",'
                 'reason="timeout"}', 1)
+    m = settled(lb.mport, 'echod_proxy_rejected_total{group="lb",'
+                'reason="timeout"}', 2)
     assert (rej(m, "missing"), rej(m, "malformed"), rej(m, "unsupported"),
-            rej(m, "timeout")) == (1, 2, 1, 1)
+            rej(m, "timeout")) == (1, 2, 1, 2)
     assert m['echod_connections_accepted_total{group="lb"}'] == 0
     assert m['echod_connections_active{group="lb"}'] == 0
 
@@ -155,7 +170,9 @@ def test_only_from_proxy_from_and_only_versions_asked(start_echod):
     h2 = v2("198.51.100.8", 1, "127.0.0.1", 7)
     assert exchange(port, [h2 + b"v2"], src="127.0.0.2") == b""
     m = settled(mport, 'echod_proxy_rejected_total{group="lb",'
-                'reason="untrusted"}', 1)
+                'reason="missing"}', 1)
+    assert m['echod_proxy_rejected_total{group="lb",reason="untrusted"}'] \
+        == 1
     assert m['echod_proxy_rejected_total{group="lb",reason="missing"}'] == 1
     # The unnamed group takes no header: it echoes one like any bytes.
     plain = d.groups["tcp default"][0]
@@ -216,3 +233,30 @@ def test_echoload_sends_the_header(start_echod, version):
                         "127.0.0.1:7"], capture_output=True, text=True,
                        timeout=10)
     assert r.returncode == 64 and "TCP only" in r.stderr
+
+
+def test_drain_gives_a_waiting_header_its_time(lb):
+    """SIGTERM while a connection waits for the rest of its header: it
+    gets the rest of proxy_timeout, is then echoed and drained; one that
+    never sends it is closed at its timeout, counted so, not as cut."""
+    done = socket.create_connection(("127.0.0.1", lb.port), timeout=5)
+    done.sendall(b"PROXY TCP4 198.51.100.9 127.0.0.1 1 7")
+    never = socket.create_connection(("127.0.0.1", lb.port), timeout=5)
+    never.sendall(b"PROXY TCP4 198.51.1")
+    time.sleep(0.1)
+    lb.proc.send_signal(signal.SIGTERM)
+    lb.wait_log(r"signal 15: stopping")
+    done.sendall(b"\r\nlate but whole")
+    done.shutdown(socket.SHUT_WR)
+    got = b""
+    while True:
+        b = done.recv(100)
+        if not b:
+            break
+        got += b
+    assert got == b"late but whole"
+    assert never.recv(10) == b""
+    assert lb.stop(sig=None) == 0
+    assert " cut " not in lb.log(), lb.log()
+    done.close()
+    never.close()

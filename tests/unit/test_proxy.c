@@ -68,7 +68,7 @@ test_v1(void **state)
 	assert_int_equal(parse_all(s, strlen(s), BOTH, &h), PROXY_DONE);
 	assert_int_equal(h.local, 1);
 
-	/* The longest line the spec allows: 107 bytes. */
+	/* The longest real line: 104 bytes, of the 107 the spec allows. */
 	s = "PROXY TCP6 ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff "
 	    "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff 65535 65535\r\n";
 	assert_int_equal(strlen(s), 104);
@@ -111,7 +111,7 @@ test_v1_errors(void **state)
 	    PROXY_MALFORMED);
 	assert_int_equal(proxy_parse((unsigned char *)line, 200, BOTH, &h),
 	    PROXY_MALFORMED);
-	/* CRLF as bytes 107 and 108: one too long. */
+	/* CRLF as bytes 106 and 107: just fits; as 108 and 109: too long. */
 	memcpy(line + 105, "\r\n", 2);
 	assert_int_equal(proxy_parse((unsigned char *)line, 107, BOTH, &h),
 	    PROXY_DONE);
@@ -195,6 +195,15 @@ test_v2(void **state)
 	assert_int_equal(proxy_parse(b, 52, BOTH, &h), PROXY_UNSUPPORTED);
 	b[13] = 0x22;
 	assert_int_equal(proxy_parse(b, 52, BOTH, &h), PROXY_UNSUPPORTED);
+	/* Other family or transport values: invalid, says the spec. */
+	b[13] = 0x01;
+	assert_int_equal(proxy_parse(b, 52, BOTH, &h), PROXY_MALFORMED);
+	b[13] = 0x10;
+	assert_int_equal(proxy_parse(b, 52, BOTH, &h), PROXY_MALFORMED);
+	b[13] = 0x13;
+	assert_int_equal(proxy_parse(b, 52, BOTH, &h), PROXY_MALFORMED);
+	b[13] = 0x1f;
+	assert_int_equal(proxy_parse(b, 52, BOTH, &h), PROXY_MALFORMED);
 	/* Broken: version, command, family, length. */
 	b[13] = 0x21;
 	b[15] = 11;	/* shorter than IPv4's addresses */
