@@ -461,7 +461,7 @@ conn_begin(struct conn *c, const struct sockaddr *addr, socklen_t addrlen,
  * client that stopped reading, whose reading we paused), closes the
  * connection.  Draining connections keep the drain's own timeouts.
  *
- * libevent re-arms the read timeout on every read.  All of a worker's
+ * libevent re-arms the read timeout on every read.  A group's
  * connections share one duration, so it is a common timeout of the
  * worker's base: re-arming appends to one queue (O(1)) instead of moving
  * the connection in the timer heap (O(log n), 3% of the CPU per echo with
