@@ -258,6 +258,12 @@ conf_set_key(struct conf_parser *p, size_t kind, int gi, const char *name,
 		conf_error(p, p->lineno, "unknown key '%s' in %s", name, label);
 		return (-1);
 	}
+	if (conf_kind_proto(kind) == CONF_TLS &&
+	    strncmp(name, "proxy_", 6) == 0) {
+		conf_error(p, p->lineno, "%s %s: the PROXY protocol is not "
+		    "served in TLS groups yet", label, name);
+		return (-1);
+	}
 	if ((k->flags & CONFKEY_UNNAMED) && gi > 1) {
 		conf_error(p, p->lineno, "%s %s: server-wide; set it in [%s]",
 		    label, name, k->section);

@@ -106,9 +106,10 @@ confgroup_section(struct conf_parser *p, int proto, const char *name,
 	    strncmp(name, CONF_TLS_GROUP, namelen) == 0 ? CONF_TLS_GROUP : NULL;
 	if (reserved != NULL) {
 		conf_error(p, p->lineno, "[%s %s]: '%s' names the unnamed "
-		    "[%s] in metrics and logs; choose another name",
+		    "%s in metrics and logs; choose another name",
 		    protos[proto], reserved, reserved, strcmp(reserved,
-		    CONF_TLS_GROUP) == 0 ? "tls" : protos[proto]);
+		    CONF_TLS_GROUP) == 0 ? "[tls]" : proto == CONF_TCP ? "[tcp]" :
+		    proto == CONF_UDP ? "[udp]" : "[tcp] and [udp]");
 		return;
 	}
 	if (confgroup_find(p->conf, proto, name, namelen) != -1)
@@ -201,11 +202,6 @@ confgroup_check_tls(struct conf_parser *p, const struct conf_group *g)
 	if (g->certificate[0] == '\0' || g->key[0] == '\0') {
 		conf_error(p, g->line, "%s: a TLS group needs a certificate "
 		    "and a key", label);
-		return (-1);
-	}
-	if (g->proxy) {
-		conf_error(p, g->line, "%s: proxy_protocol is not served in "
-		    "TLS groups yet", label);
 		return (-1);
 	}
 	return (0);

@@ -116,6 +116,9 @@ static const unsigned confkey_reflectors[] = {
 static int
 confkey_applies(const struct confkey *k, int proto)
 {
+	/* Not the PROXY protocol: TLS groups do not read it (yet). */
+	if (proto == CONF_TLS && strncmp(k->name, "proxy_", 6) == 0)
+		return (0);
 	return (strcmp(k->section, conf_proto(proto == CONF_UDP ? SOCK_DGRAM :
 	    SOCK_STREAM)) == 0 || (proto == CONF_TLS &&
 	    strcmp(k->section, "tls") == 0));

@@ -83,26 +83,29 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	/*
-	 * libevent 2.1's OpenSSL bufferevent reports a close_notify before
-	 * the data that came with it reaches the read callback: echo it.
+	 * libevent 2.1's OpenSSL bufferevent runs this callback on the
+	 * client's close_notify (or FIN) before it commits the data read
+	 * with it to the input, and it stops writing.  So decide nothing
+	 * here: write again, and let a deferred read callback, which runs
+	 * once that data is in the input, echo it and close when all is out
+	 * (echo.c).
 	 */
 	if ((what & BEV_EVENT_EOF) && (c->flags & CONN_TLS) &&
-	    !(c->flags & CONN_LINGER) &&
-	    evbuffer_get_length(bufferevent_get_input(bev)) > 0) {
-		STAT_ADD(c->st, tcp_bytes,
-		    evbuffer_get_length(bufferevent_get_input(bev)));
-		if (echo_queue(c) == -1)
+	    !(c->flags & CONN_LINGER)) {
+		c->flags |= CONN_EOF;
+		if (bufferevent_enable(bev, EV_WRITE) == -1) {
+			conn_free(c);
 			return;
+		}
+		bufferevent_trigger(bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS |
+		    BEV_TRIG_DEFER_CALLBACKS);
+		return;
 	}
 	if ((what & BEV_EVENT_EOF) && !(c->flags & CONN_LINGER) &&
 	    evbuffer_get_length(bufferevent_get_output(bev)) > 0) {
 		/* Half-close: finish echoing, then conn_write_cb frees. */
 		log_debug("conn %d: client EOF, flushing", fd);
 		c->flags |= CONN_EOF;
-		/* The OpenSSL bufferevent stopped writing too: go on. */
-		if ((c->flags & CONN_TLS) &&
-		    bufferevent_enable(bev, EV_WRITE) == -1)
-			conn_free(c);
 		return;
 	}
 	if ((what & BEV_EVENT_TIMEOUT) && !c->w->draining) {
@@ -186,13 +189,13 @@ conn_new(struct worker *w, unsigned slot, int fd, const struct sockaddr *sa,
 	c->proxy = proxy;
 	bufferevent_setcb(c->bev, proxy ? preamble_read_cb : echo_path(c),
 	    conn_write_cb, conn_event_cb, c);
-	if (c->flags & CONN_HANDSHAKE) {
-		tv = units_timeval(conn_group(c)->handshake_timeout_ms);
-		if (bufferevent_set_timeouts(c->bev, &tv, &tv) == -1) {
-			bufferevent_free(c->bev);
-			free(c);
-			goto fail_count;
-		}
+	if ((c->flags & CONN_HANDSHAKE) &&
+	    tls_deadline(c, conn_group(c)->handshake_timeout_ms) == -1) {
+		if (c->deadline != NULL)
+			event_free(c->deadline);
+		bufferevent_free(c->bev);
+		free(c);
+		goto fail_count;
 	}
 	if (proxy) {
 		c->flags |= CONN_PROXY;
@@ -286,7 +289,8 @@ conn_set_idle_timeout(struct conn *c)
 	uint64_t	 ms = conn_group(c)->idle_timeout_ms;
 	struct timeval	 tv = units_timeval(ms);
 
-	if (c->w->draining || (c->flags & CONN_PROXY))
+	/* Before the echo: the PROXY header's or handshake's own limits. */
+	if (c->w->draining || (c->flags & (CONN_PROXY | CONN_HANDSHAKE)))
 		return;
 	if (bufferevent_set_timeouts(c->bev, ms > 0 ? &tv : NULL,
 	    ms > 0 ? &tv : NULL) == -1)
@@ -309,6 +313,8 @@ conn_free(struct conn *c)
 	}
 	if (c->ackwait != NULL)
 		event_free(c->ackwait);
+	if (c->deadline != NULL)
+		event_free(c->deadline);
 	TAILQ_REMOVE(&w->conns, c, entry);
 	w->nconns--;
 	STAT_ADD(c->st, conns_active, -1);

@@ -34,6 +34,7 @@ struct conn {
 	unsigned		 slot;		/* its listener group's */
 	int			 proxy;		/* CONN_PROXY: versions taken */
 	uint64_t		 proxy_until_ms; /* CONN_PROXY: the deadline */
+	struct event		*deadline;	/* CONN_HANDSHAKE: its end */
 	unsigned		 flags;
 	union {
 		struct sockaddr		sa;
@@ -76,6 +77,7 @@ void	preamble_cut(struct conn *);
 /* tls.c */
 void	tls_handshake_event(struct conn *, short);
 void	tls_notify(struct conn *);
+int	tls_deadline(struct conn *, uint64_t);
 int	preamble_banner(struct conn *, const struct sockaddr *, socklen_t,
 	    const struct sockaddr *, socklen_t);
 

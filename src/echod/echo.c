@@ -252,7 +252,14 @@ echo_buffered_cb(struct bufferevent *bev, void *arg)
 	STAT_ADD(c->st, tcp_bytes, len);
 	if (c->w->draining)
 		c->quiet_from_ms = now_ms();	/* drain_quiet_left */
-	(void)echo_queue(c);
+	if (len > 0 && echo_queue(c) == -1)
+		return;
+	/* After the client's close_notify (conn.c): all out, we close. */
+	if ((c->flags & CONN_EOF) &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+		tls_notify(c);
+		drain_close(c);
+	}
 }
 
 /*

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include <event2/bufferevent.h>
+#include <event2/event.h>
 
 #ifdef HAVE_OPENSSL
 #include <event2/bufferevent_ssl.h>
@@ -139,6 +140,12 @@ tls_ctx_new(const char *file, const struct conf_group *g, char *err,
 	/* Resumption with client certificates needs a context id. */
 	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"echod", 5);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+	/*
+	 * A FIN without close_notify ends the echo as EOF does.  OpenSSL 3
+	 * makes it an error (and answers with an alert) unless told, and
+	 * libevent 2.1's allow_dirty_shutdown cannot see past that.
+	 */
+	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
 	/* Idle connections hold no read and write buffers. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	return (ctx);
@@ -179,23 +186,24 @@ tls_bufferevent(struct event_base *base, void *ctx, int fd)
 	return (bev);
 }
 
-/* The counter for a handshake failure: the first OpenSSL reason. */
+/*
+ * The counter for a handshake failure: the oldest OpenSSL error libevent
+ * kept (it returns the newest first, and keeps SSL_get_error's bare code
+ * too, which is no error of a library); none: the client went away.
+ */
 static const char *
-tls_reason(struct conn *c, short what)
+tls_reason(struct conn *c)
 {
-	unsigned long	 e;
+	unsigned long	 e, first = 0;
 	int		 r;
 
-	if (what & BEV_EVENT_TIMEOUT) {
-		STAT_ADD(c->st, tls_fail_timeout, 1);
-		return ("timeout");
-	}
-	if ((e = bufferevent_get_openssl_error(c->bev)) == 0) {
+	while ((e = bufferevent_get_openssl_error(c->bev)) != 0)
+		if (ERR_GET_LIB(e) != 0)
+			first = e;
+	if ((e = first) == 0) {
 		STAT_ADD(c->st, tls_fail_closed, 1);
 		return ("closed by the client");
 	}
-	while (bufferevent_get_openssl_error(c->bev) != 0)
-		;
 	r = ERR_GET_REASON(e);
 	if (r == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE ||
 	    r == SSL_R_CERTIFICATE_VERIFY_FAILED ||
@@ -231,6 +239,8 @@ tls_handshake_event(struct conn *c, short what)
 
 	if (what & BEV_EVENT_CONNECTED) {
 		c->flags &= ~CONN_HANDSHAKE;
+		event_free(c->deadline);
+		c->deadline = NULL;
 		if (ssl != NULL && SSL_session_reused(ssl))
 			STAT_ADD(c->st, tls_resumed, 1);
 		else
@@ -245,7 +255,7 @@ tls_handshake_event(struct conn *c, short what)
 			drain_conn(c);	/* it finished as the drain began */
 		return;
 	}
-	why = tls_reason(c, what);
+	why = tls_reason(c);
 	now = now_ms();
 	if (now - c->w->tls_logged_ms >= TLS_LOG_EVERY_MS) {
 		c->w->tls_logged_ms = now;
@@ -254,6 +264,34 @@ tls_handshake_event(struct conn *c, short what)
 		    why != NULL ? why : "unknown");
 	}
 	conn_free(c);
+}
+
+/* Timer callback: the handshake took longer than handshake_timeout. */
+static void
+tls_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+
+	STAT_ADD(c->st, tls_fail_timeout, 1);
+	log_debug("conn %d: TLS handshake timeout",
+	    (int)bufferevent_getfd(c->bev));
+	conn_free(c);
+}
+
+/*
+ * Bound c's whole handshake by ms: a deadline of its own, which no byte
+ * the client sends restarts (as libevent's handshake timeouts do).
+ * Return 0 or -1.
+ */
+int
+tls_deadline(struct conn *c, uint64_t ms)
+{
+	struct timeval	 tv = units_timeval(ms);
+
+	if ((c->deadline = evtimer_new(c->w->base, tls_deadline_cb, c)) ==
+	    NULL)
+		return (-1);
+	return (evtimer_add(c->deadline, &tv));
 }
 
 /* Send our close_notify, once, before the connection closes. */
@@ -307,6 +345,12 @@ tls_handshake_event(struct conn *c, short what)
 void
 tls_notify(struct conn *c)
 {
+}
+
+int
+tls_deadline(struct conn *c, uint64_t ms)
+{
+	return (-1);
 }
 
 #endif

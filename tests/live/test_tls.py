@@ -89,9 +89,10 @@ def client_ctx(certs, version=None, cert=None):
     return ctx
 
 
-def connect(ctx, addr):
+def connect(ctx, addr, ragged=True):
     raw = socket.create_connection(addr, timeout=10)
-    return ctx.wrap_socket(raw, server_hostname="localhost")
+    return ctx.wrap_socket(raw, server_hostname="localhost",
+                           suppress_ragged_eofs=ragged)
 
 
 def echo_all(s, data, chunks=None):
@@ -193,8 +194,8 @@ def tls_half_close(addr, ctx, data):
             continue
         except ssl.SSLWantReadError:
             pass
-        except (ssl.SSLZeroReturnError, ssl.SSLError):
-            notified = True
+        except ssl.SSLZeroReturnError:
+            notified = True     # echod's close_notify, not an alert
             break
         b = s.recv(65536)
         if not b:
@@ -248,8 +249,10 @@ def test_mtls(start_echod, certs):
              'reason="certificate"}'] == 2
 
 
-def test_resumption(tlsd, certs):
-    ctx = client_ctx(certs, ssl.TLSVersion.TLSv1_2)
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2,
+                                     ssl.TLSVersion.TLSv1_3])
+def test_resumption(tlsd, certs, version):
+    ctx = client_ctx(certs, version)
     with connect(ctx, tlsd.tls[0]) as s:
         assert echo_all(s, b"first")
         sess = s.session
@@ -346,7 +349,8 @@ def test_drain_loses_nothing(tlsd, certs):
     """Clients stream while SIGTERM comes: every byte they sent comes back
     before echod's close_notify.  One thread, non-blocking sockets."""
     ctx = client_ctx(certs)
-    socks = [connect(ctx, tlsd.tls[0]) for _ in range(8)]
+    # A FIN without close_notify raises, so done means close_notify.
+    socks = [connect(ctx, tlsd.tls[0], ragged=False) for _ in range(8)]
     sent = [bytearray() for _ in socks]
     got = [bytearray() for _ in socks]
     done = [False] * len(socks)
@@ -393,3 +397,84 @@ def test_drain_loses_nothing(tlsd, certs):
     assert sum(len(s) for s in sent) > 100000
     assert tlsd.stop(sig=None) == 0
     assert " cut " not in tlsd.log()
+
+
+def test_dirty_half_close_slow_reader(tlsd, certs):
+    """A FIN without close_notify, echo still queued because the client
+    reads slowly: every byte comes back, then echod's close_notify."""
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.settimeout(20)
+    raw.connect(tlsd.tls[0])
+    s = client_ctx(certs).wrap_socket(raw, server_hostname="localhost",
+                                      suppress_ragged_eofs=False)
+    data = os.urandom(2000000)
+    got = bytearray()
+    s.setblocking(False)
+    off = 0
+    while off < len(data):
+        select.select([s], [s], [], 1)
+        try:
+            off += s.send(data[off:off + 16384])
+        except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
+            pass
+        try:
+            got.extend(s.recv(65536))
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            pass
+    s.setblocking(True)
+    # A FIN, no close_notify: through a second descriptor of the socket,
+    # since the SSL socket's shutdown() would end its TLS too.
+    dup = socket.fromfd(s.fileno(), socket.AF_INET, socket.SOCK_STREAM)
+    dup.shutdown(socket.SHUT_WR)
+    dup.close()
+    # b"" only on echod's close_notify: a bare FIN would raise.
+    notified = False
+    while True:
+        time.sleep(0.001)               # a slow reader
+        b = s.recv(65536)
+        if not b:
+            notified = True
+            break
+        got.extend(b)
+    assert bytes(got) == data, (len(got), len(data))
+    assert notified
+    s.close()
+
+
+def test_handshake_deadline_for_the_whole_handshake(start_echod, certs):
+    """A ClientHello dripped a byte at a time does not restart the
+    handshake timeout, nor does a reload."""
+    mport = free_port()
+    d = start_echod(tls_config(certs, mport, "handshake_timeout = 600ms\n"))
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = client_ctx(certs).wrap_bio(inc, out, server_hostname="localhost")
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    hello = out.read()
+    t0 = time.monotonic()
+    with socket.create_connection(d.tls[0], timeout=10) as s:
+        try:
+            for i in range(len(hello) - 1):
+                s.sendall(hello[i:i + 1])
+                time.sleep(0.1)
+        except (ConnectionResetError, BrokenPipeError):
+            pass
+        try:
+            assert s.recv(100) == b""
+        except ConnectionResetError:
+            pass
+    assert time.monotonic() - t0 < 2.5
+    # A reload while a handshake waits keeps its deadline.
+    t0 = time.monotonic()
+    with socket.create_connection(d.tls[0], timeout=10) as s:
+        d.proc.send_signal(signal.SIGHUP)
+        d.wait_log(r"reloaded ")
+        assert s.recv(10) == b""
+    assert time.monotonic() - t0 < 2.5
+    m = settled(mport, 'echod_tls_handshake_failures_total{group="tls",'
+                'reason="timeout"}', 2)
+    assert m['echod_tls_handshake_failures_total{group="tls",'
+             'reason="timeout"}'] == 2

@@ -792,6 +792,12 @@ test_tls_groups(void **state)
 	parse_err("[tls]\nprotocols = SSLv3\n",
 	    "t.conf:2: [tls] protocols: 'SSLv3' is not one of TLSv1.2, "
 	    "TLSv1.3");
+	parse_err("[tls]\nproxy_protocol = v1\n",
+	    "t.conf:2: [tls] proxy_protocol: the PROXY protocol is not served "
+	    "in TLS groups yet");
+	parse_err("[tls default]\n",
+	    "t.conf:1: [tls default]: 'default' names the unnamed [tcp] and "
+	    "[udp] in metrics and logs; choose another name");
 	parse_err("[tls]\nreflector_ports = 7\n",
 	    "t.conf:2: unknown key 'reflector_ports' in [tls]");
 	parse_err("[tcp web]\nlisten = 127.0.0.1:1\n[tls web]\n",
