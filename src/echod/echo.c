@@ -151,26 +151,6 @@ echo_resume(struct conn *c)
 	return (bufferevent_enable(c->bev, EV_READ));
 }
 
-/*
- * Write the input straight to the socket and drain what went out; return
- * what write(2) returned.  When the input is one contiguous piece (a
- * ping-pong message, always) this is a plain write: evbuffer_write would
- * make it a writev, whose iovec the kernel copies in and checks, and
- * add a pass over the chains (about 2% of echod's CPU per echo).
- */
-static ssize_t
-echo_write_input(struct evbuffer *in, int fd)
-{
-	struct evbuffer_iovec	 v;
-	ssize_t			 n;
-
-	if (evbuffer_peek(in, -1, NULL, &v, 1) != 1)
-		return (evbuffer_write(in, fd));
-	if ((n = write(fd, v.iov_base, v.iov_len)) > 0)
-		evbuffer_drain(in, (size_t)n);
-	return (n);
-}
-
 /* Read callback: echo everything that arrived. */
 static void
 echo_direct_cb(struct bufferevent *bev, void *arg)
@@ -179,7 +159,7 @@ echo_direct_cb(struct bufferevent *bev, void *arg)
 	struct evbuffer	*in = bufferevent_get_input(bev);
 	struct evbuffer	*out = bufferevent_get_output(bev);
 	size_t		 len = evbuffer_get_length(in);
-	ssize_t		 n;
+	int		 n;
 
 	if (c->flags & CONN_LINGER) {
 		drain_late_bytes(c, len);
@@ -192,7 +172,7 @@ echo_direct_cb(struct bufferevent *bev, void *arg)
 	if (c->w->draining)
 		c->quiet_from_ms = now_ms();	/* drain_quiet_left */
 	if (evbuffer_get_length(out) == 0) {
-		n = echo_write_input(in, (int)bufferevent_getfd(bev));
+		n = evbuffer_write(in, bufferevent_getfd(bev));
 		if (n > 0)
 			STAT_ADD(c->st, tcp_bytes_out, (uint64_t)n);
 		else if (n == -1 && errno != EAGAIN &&
