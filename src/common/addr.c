@@ -264,6 +264,17 @@ cidr_parse(const char *s, struct cidr *c, const char **why)
 	return (0);
 }
 
+/* The port of an IPv4 or IPv6 address (0: the kernel picks one). */
+unsigned
+addr_port(const struct addr *a)
+{
+	if (a->ss.ss_family == AF_INET)
+		return (ntohs(((const struct sockaddr_in *)&a->ss)->sin_port));
+	if (a->ss.ss_family == AF_INET6)
+		return (ntohs(((const struct sockaddr_in6 *)&a->ss)->sin6_port));
+	return (0);
+}
+
 /*
  * The bytes of sa's address in key, zero-padded; return its family, or -1
  * for a family other than IPv4 and IPv6.

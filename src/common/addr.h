@@ -33,6 +33,7 @@ int		 cidr_match(const struct cidr *, const struct sockaddr *);
 int		 cidr_list_match(const struct cidr_list *,
 		    const struct sockaddr *);
 int		 addr_key(const struct sockaddr *, unsigned char[16]);
+unsigned	 addr_port(const struct addr *);
 int		 addr_equal(const struct addr *, const struct addr *);
 int		 addr_is_v4mapped(const struct addr *);
 const char	*addr_format(const struct sockaddr *, socklen_t, char *, size_t);

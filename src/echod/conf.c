@@ -26,7 +26,9 @@
 #define CONF_MAX_FILE		(1024 * 1024)
 #define CONF_SECTION_MAX	49	/* inih's MAX_SECTION, less its NUL */
 
-static const char *conf_kinds[] = { "server", "tcp", "udp", "metrics" };
+static const char *conf_kinds[] = {
+	"server", "tcp", "udp", "metrics", "tls"
+};
 #define CONF_NKINDS	(sizeof(conf_kinds) / sizeof(conf_kinds[0]))
 
 /* Fill in the server-wide defaults, which etc/echod.conf documents. */
@@ -74,11 +76,30 @@ conf_udp(const struct conf *c)
 	return (&c->groups[1]);
 }
 
-/* "tcp" or "udp". */
+/* "tcp" or "udp", for a socket type. */
 const char *
 conf_proto(int type)
 {
 	return (type == SOCK_STREAM ? "tcp" : "udp");
+}
+
+/* The line where key of section (tcp, udp, tls) was set for g, or 0. */
+int
+conf_group_line(const struct conf_group *g, const char *section,
+    const char *key)
+{
+	size_t	 i;
+
+	if (confkey_find(section, key, &i) == NULL)
+		return (0);
+	return (g->lines[i]);
+}
+
+/* "tcp", "udp" or "tls": a group's section kind. */
+const char *
+conf_group_proto(const struct conf_group *g)
+{
+	return (g->proto == CONF_TLS ? "tls" : conf_proto(g->type));
 }
 
 /* The group of type that listens on a, or NULL. */
@@ -149,11 +170,12 @@ conf_split(const char *s, size_t len, size_t *kind, const char **name,
 	return (0);
 }
 
-/* The socket type of a section kind's groups, or -1 if it has none. */
+/* The group protocol of a section kind, or -1 if it has no groups. */
 static int
-conf_kind_type(size_t kind)
+conf_kind_proto(size_t kind)
 {
-	return (kind == 1 ? SOCK_STREAM : kind == 2 ? SOCK_DGRAM : -1);
+	return (kind == 1 ? CONF_TCP : kind == 2 ? CONF_UDP : kind == 4 ?
+	    CONF_TLS : -1);
 }
 
 /* The group of a section's kind and name; index, or -1 if none. */
@@ -161,9 +183,9 @@ static int
 conf_find(const struct conf *c, size_t kind, const char *name,
     size_t namelen)
 {
-	if (conf_kind_type(kind) == -1)
+	if (conf_kind_proto(kind) == -1)
 		return (-1);
-	return (confgroup_find(c, conf_kind_type(kind), name, namelen));
+	return (confgroup_find(c, conf_kind_proto(kind), name, namelen));
 }
 
 /* Check a "[section]" line against the sections echod knows. */
@@ -202,13 +224,16 @@ conf_check_section(struct conf_parser *p, const char *line)
 		    "characters)", CONF_SECTION_MAX);
 		return;
 	}
-	if (namelen > 0 && conf_kind_type(kind) == -1)
+	if (namelen > 0 && conf_kind_proto(kind) == -1)
 		conf_error(p, p->lineno, "[%s] takes no name", conf_kinds[kind]);
 	else if (namelen > 0)
-		confgroup_section(p, conf_kind_type(kind), name, namelen);
-	else if ((i = conf_find(p->conf, kind, "", 0)) != -1 &&
-	    p->conf->groups[i].line == 0)
-		p->conf->groups[i].line = p->lineno;
+		confgroup_section(p, conf_kind_proto(kind), name, namelen);
+	else if ((i = conf_find(p->conf, kind, "", 0)) != -1) {
+		if (p->conf->groups[i].line == 0)
+			p->conf->groups[i].line = p->lineno;
+	} else if (conf_kind_proto(kind) == CONF_TLS)
+		(void)confgroup_add(p, CONF_TLS, CONF_TLS_GROUP,
+		    strlen(CONF_TLS_GROUP), p->lineno);
 }
 
 /* Store one key of section kind (and group gi, or -1). */
@@ -226,13 +251,22 @@ conf_set_key(struct conf_parser *p, size_t kind, int gi, const char *name,
 		confgroup_label(g, label, sizeof(label));
 	else
 		snprintf(label, sizeof(label), "[%s]", conf_kinds[kind]);
-	if ((k = confkey_find(conf_kinds[kind], name, &i)) == NULL) {
+	/* A TLS group takes the TCP keys too. */
+	if ((k = confkey_find(conf_kinds[kind], name, &i)) == NULL &&
+	    (conf_kind_proto(kind) != CONF_TLS ||
+	    (k = confkey_find("tcp", name, &i)) == NULL)) {
 		conf_error(p, p->lineno, "unknown key '%s' in %s", name, label);
+		return (-1);
+	}
+	if (conf_kind_proto(kind) == CONF_TLS &&
+	    strncmp(name, "proxy_", 6) == 0) {
+		conf_error(p, p->lineno, "%s %s: the PROXY protocol is not "
+		    "served in TLS groups yet", label, name);
 		return (-1);
 	}
 	if ((k->flags & CONFKEY_UNNAMED) && gi > 1) {
 		conf_error(p, p->lineno, "%s %s: server-wide; set it in [%s]",
-		    label, name, conf_kinds[kind]);
+		    label, name, k->section);
 		return (-1);
 	}
 	seen = (k->flags & CONFKEY_GROUP) ? &p->gseen[gi][i] : &p->seen[i];
@@ -246,6 +280,8 @@ conf_set_key(struct conf_parser *p, size_t kind, int gi, const char *name,
 		return (-1);
 	}
 	*seen = 1;
+	if (g != NULL)
+		g->lines[i] = p->lineno;
 	if (k->flags & CONFKEY_OWN)
 		return (confgroup_listen(p, gi, n));
 	if (kind == 3 && strcmp(name, "listen") == 0)
@@ -281,7 +317,7 @@ conf_handler(void *arg, const char *section, const char *name,
 	 */
 	if (conf_split(section, strlen(section), &kind, &gname, &glen) == -1 ||
 	    ((gi = conf_find(p->conf, kind, gname, glen)) == -1 &&
-	    conf_kind_type(kind) != -1)) {
+	    conf_kind_proto(kind) != -1)) {
 		conf_error(p, p->lineno, "unknown section [%.40s]", section);
 		return (0);
 	}
@@ -355,9 +391,9 @@ conf_parse_string(struct conf *c, const char *text, const char *name,
 	p->errlen = errlen;
 
 	if (c->ngroups == 0 &&
-	    (confgroup_add(p, SOCK_STREAM, CONF_DEFAULT_GROUP,
+	    (confgroup_add(p, CONF_TCP, CONF_DEFAULT_GROUP,
 	    strlen(CONF_DEFAULT_GROUP), 0) == -1 ||
-	    confgroup_add(p, SOCK_DGRAM, CONF_DEFAULT_GROUP,
+	    confgroup_add(p, CONF_UDP, CONF_DEFAULT_GROUP,
 	    strlen(CONF_DEFAULT_GROUP), 0) == -1)) {
 		free(p);
 		return (-1);

@@ -29,12 +29,27 @@ struct addr_list {
 #define CONF_MAX_GROUPS		32	/* in one file, both unnamed ones too */
 #define CONF_GROUP_NAMELEN	32	/* a group name's characters, at most */
 #define CONF_DEFAULT_GROUP	"default"
+#define CONF_TLS_GROUP		"tls"	/* the unnamed [tls], in metrics */
+#define CONF_GROUP_KEYS		48	/* at least confkey.c's keys */
+#define CONF_PATHLEN		1024
+
+/* A group's protocol: its section's kind. */
+#define CONF_TCP		0
+#define CONF_UDP		1
+#define CONF_TLS		2	/* TCP with TLS: type SOCK_STREAM */
+#define CONF_NPROTOS		3
+
+/* TLS versions (protocols), a mask. */
+#define CONF_TLS12		0x1
+#define CONF_TLS13		0x2
 
 /* One listener group: its addresses and per-listener settings. */
 struct conf_group {
 	char			 name[CONF_GROUP_NAMELEN + 1];
+	int			 proto;		/* CONF_TCP, CONF_UDP, CONF_TLS */
 	int			 type;		/* SOCK_STREAM or SOCK_DGRAM */
 	int			 line;		/* its first [section]; 0: none */
+	int			 lines[CONF_GROUP_KEYS]; /* per key: where set */
 	struct addr_list	 listen;
 	struct cidr_list	 allow, deny;
 	uint64_t		 buffer_limit;	/* TCP */
@@ -47,6 +62,13 @@ struct conf_group {
 	struct cidr_list	 proxy_from;	/* TCP; empty: loopback */
 	uint64_t		 proxy_timeout_ms; /* TCP */
 	uint64_t		 banner;	/* TCP; 1: say who answers */
+	char			 certificate[CONF_PATHLEN]; /* TLS: PEM chain */
+	char			 key[CONF_PATHLEN];	/* TLS */
+	char			 client_ca[CONF_PATHLEN]; /* TLS; "": no mTLS */
+	char			 ciphers[256];	/* TLS 1.2; "": OpenSSL's */
+	char			 ciphersuites[256]; /* TLS 1.3; "": OpenSSL's */
+	uint64_t		 protocols;	/* TLS; CONF_TLS12 | CONF_TLS13 */
+	uint64_t		 handshake_timeout_ms; /* TLS */
 	unsigned char		 reflectors[65536 / 8]; /* UDP source ports */
 };
 
@@ -84,6 +106,9 @@ struct conf_group *conf_udp(const struct conf *);
 const struct conf_group *conf_group_of(const struct conf *, int,
 	    const struct addr *);
 const char *conf_proto(int);
+const char *conf_group_proto(const struct conf_group *);
+int	 conf_group_line(const struct conf_group *, const char *,
+	    const char *);
 
 /* confkey.c: the keys, their setters, and log level names */
 const char *conf_log_level_name(int);

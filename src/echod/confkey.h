@@ -11,7 +11,7 @@
 
 #include "conf.h"
 
-#define CONFKEY_MAX	32	/* keys in the table, at most (conf.c's seen) */
+#define CONFKEY_MAX	CONF_GROUP_KEYS	/* keys in the table, at most */
 
 #define CONFKEY_REPEAT	0x1	/* may be given again: each adds */
 #define CONFKEY_GROUP	0x2	/* a group's own, inherited by named ones */
@@ -19,6 +19,7 @@
 #define CONFKEY_OWN	0x8	/* a group's own, never inherited (listen) */
 #define CONFKEY_CIDRS	0x10	/* the field is a struct cidr_list */
 #define CONFKEY_PORTS	0x20	/* the field is a port bitmap */
+#define CONFKEY_STRING	0x40	/* the field is a char[max] */
 
 struct confkey {
 	const char	*section;	/* "server", "tcp", "udp", "metrics" */
@@ -36,6 +37,40 @@ struct confkey {
 	const char	*must;		/* "must be ..." for them; for
 					   confkey_choice, its words */
 };
+
+#define KEY_FIELD(obj, k)	((void *)((char *)(obj) + (k)->off))
+
+/* confval.c: the setters the table names. */
+int	confval_number(const struct confkey *, void *, const char *,
+		    int, char *, size_t);
+int	confval_size(const struct confkey *, void *, const char *,
+		    int, char *, size_t);
+int	confval_duration(const struct confkey *, void *,
+		    const char *, int, char *, size_t);
+int	confval_listen(const struct confkey *, void *, const char *,
+		    int, char *, size_t);
+int	confval_cidrs(const struct confkey *, void *, const char *,
+		    int, char *, size_t);
+int	confval_ports(const struct confkey *, void *, const char *,
+		    int, char *, size_t);
+int	confval_log_level(const struct confkey *, void *,
+		    const char *, int, char *, size_t);
+int	confval_workers(const struct confkey *, void *, const char *,
+		    int, char *, size_t);
+int	confval_user(const struct confkey *, void *, const char *,
+		    int, char *, size_t);
+int	confval_memory_limit(const struct confkey *, void *,
+		    const char *, int, char *, size_t);
+int	confval_choice(const struct confkey *, void *, const char *,
+		    int, char *, size_t);
+int	confval_proxy_from(const struct confkey *, void *,
+		    const char *, int, char *, size_t);
+int	confval_string(const struct confkey *, void *, const char *,
+		    int, char *, size_t);
+int	confval_protocols(const struct confkey *, void *,
+		    const char *, int, char *, size_t);
+
+
 
 const struct confkey *confkey_find(const char *, const char *, size_t *);
 size_t	 confkey_count(void);

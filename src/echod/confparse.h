@@ -22,7 +22,7 @@ struct conf_parser {
 	int		 in_key;	/* a key was seen since the last [section] */
 	int		 listen_line;	/* last line with a tcp or udp listen */
 	int		 metrics_line;	/* last line with [metrics] listen */
-	int		 listen_set[2];	/* tcp, udp: some listen in the file */
+	int		 listen_set[CONF_NPROTOS]; /* some listen in the file */
 	unsigned char	 seen[CONFKEY_MAX]; /* per key: given ([server] ...) */
 	unsigned char	 gseen[CONF_MAX_GROUPS][CONFKEY_MAX]; /* per group */
 };

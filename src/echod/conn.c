@@ -1,8 +1,7 @@
 /*
- * One TCP client.  Its bufferevent's read callback sends the input straight
- * back: when nothing is queued it writes to the socket at once (one writev
- * and no EPOLLOUT round trip), and only what the socket does not take goes
- * to the output buffer, which libevent then flushes in order.
+ * One TCP client's life: accepted (conn_new), after its PROXY header
+ * (preamble.c) or TLS handshake (tls.c) echoing (conn_begin; the echo path
+ * is echo.c's), at its end flushed and closed (conn_free, drain.c).
  *
  * States, in the order a connection can take them:
  *   open      echo everything;
@@ -39,214 +38,17 @@
 #include "memory.h"
 #include "os.h"
 #include "server.h"
+#include "tls.h"
 #include "units.h"
 #include "worker.h"
 
-#define CONN_LIBEVENT_READ	4096	/* what libevent 2.1 reads at most */
-#define CONN_EXTRA_READ		(60 * 1024)
-
-/*
- * conn_read_more relies on a private rule of libevent 2.1's
- * bufferevent_sock.c (it freezes the end of the input buffer between its
- * own reads, and reads EVBUFFER_MAX_READ, 4096 bytes, at most).  2.2 lets
- * the read size be set instead (evbuffer_set_max_read); until echod is
- * built and measured against it, refuse to build rather than guess.
- */
-#if LIBEVENT_VERSION_NUMBER < 0x02010000 || LIBEVENT_VERSION_NUMBER >= 0x02020000
-#error "conn_read_more is written for libevent 2.1 only: see the comment"
-#endif
-#define CONN_HOLD_MAX_MS	30000	/* longest backoff a drain waits out */
-
 /* The settings of c's listener group, as its worker has them now. */
-static const struct lgroup *
+const struct lgroup *
 conn_group(const struct conn *c)
 {
 	return (&c->w->groups->v[c->slot]);
 }
 
-
-/*
- * Output buffer callback: count the bytes libevent wrote for us, and the
- * echo data held, for memory_limit and the metrics.
- */
-static void
-conn_output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
-    void *arg)
-{
-	struct conn	*c = arg;
-
-	if (info->n_deleted > 0)
-		STAT_ADD(c->st, tcp_bytes_out, info->n_deleted);
-	if (info->n_added != info->n_deleted)
-		STAT_ADD(c->w, buffered,
-		    (uint64_t)info->n_added - (uint64_t)info->n_deleted);
-}
-
-/*
- * libevent 2.1 reads at most 4 KiB per wake-up (EVBUFFER_MAX_READ; 2.2
- * makes it settable).  When it read that much, more is likely waiting: read
- * up to CONN_EXTRA_READ more into the input buffer in one go, so a stream
- * costs one readv, one ioctl, one more read and one writev per 64 KiB, not
- * per 4 KiB.  Return the number of bytes added.
- */
-static size_t
-conn_read_more(struct conn *c, struct evbuffer *in, struct evbuffer *out)
-{
-	struct evbuffer_iovec	 v[2];
-	struct iovec		 iov[2];
-	ssize_t			 n;
-	size_t			 left, limit, queued, room;
-	int			 nv, i;
-
-	/*
-	 * Never read past what buffer_limit leaves room for, nor anything
-	 * more over memory_limit.
-	 */
-	limit = conn_group(c)->buffer_limit;
-	queued = evbuffer_get_length(in) + evbuffer_get_length(out);
-	if (queued >= limit || memory_over(c->w->srv))
-		return (0);
-	room = limit - queued < CONN_EXTRA_READ ? limit - queued :
-	    CONN_EXTRA_READ;
-
-	/*
-	 * The bufferevent keeps the end of its input frozen between its own
-	 * reads, as bufferevent_sock.c does around evbuffer_read; thaw it for
-	 * ours, in its read callback on its own thread.
-	 */
-	if (evbuffer_unfreeze(in, 0) == -1)
-		return (0);
-	nv = evbuffer_reserve_space(in, (ev_ssize_t)room, v, 2);
-	if (nv <= 0) {
-		evbuffer_freeze(in, 0);
-		return (0);
-	}
-	for (i = 0, left = room; i < nv; i++) {
-		iov[i].iov_base = v[i].iov_base;
-		iov[i].iov_len = v[i].iov_len < left ? v[i].iov_len : left;
-		left -= iov[i].iov_len;
-	}
-	n = readv((int)bufferevent_getfd(c->bev), iov, nv);
-	if (n <= 0) {
-		/* EOF and errors come to the bufferevent's next read. */
-		evbuffer_commit_space(in, v, 0);
-		evbuffer_freeze(in, 0);
-		return (0);
-	}
-	for (i = 0, left = (size_t)n; i < nv; i++) {
-		if (v[i].iov_len > left)
-			v[i].iov_len = left;
-		left -= v[i].iov_len;
-	}
-	if (evbuffer_commit_space(in, v, nv) == -1)
-		n = 0;
-	evbuffer_freeze(in, 0);
-	return ((size_t)n);
-}
-
-/* Stop reading until the output buffer is empty (conn_write_cb). */
-static void
-conn_pause(struct conn *c)
-{
-	if (bufferevent_disable(c->bev, EV_READ) == 0) {
-		c->flags |= CONN_PAUSED;
-		c->paused_ms = now_ms();
-	}
-}
-
-/*
- * Read again after a pause.  While it lasted our receive window may have
- * closed, and the client then probes for it with an exponential backoff
- * that the pause's length bounds: its data can come that much later, so
- * a drain must not take it for quiet before then (drain_quiet_left).
- */
-static int
-conn_resume(struct conn *c)
-{
-	uint64_t	 now = now_ms(), len = now - c->paused_ms;
-
-	c->flags &= ~CONN_PAUSED;
-	if (len > CONN_HOLD_MAX_MS)
-		len = CONN_HOLD_MAX_MS;
-	c->hold_ms = now + len;
-	return (bufferevent_enable(c->bev, EV_READ));
-}
-
-/* Read callback: echo everything that arrived. */
-static void
-conn_read_cb(struct bufferevent *bev, void *arg)
-{
-	struct conn	*c = arg;
-	struct evbuffer	*in = bufferevent_get_input(bev);
-	struct evbuffer	*out = bufferevent_get_output(bev);
-	size_t		 len = evbuffer_get_length(in);
-	int		 n;
-
-	if (c->flags & CONN_LINGER) {
-		drain_late_bytes(c, len);
-		evbuffer_drain(in, len);
-		return;
-	}
-	if (len >= CONN_LIBEVENT_READ)
-		len += conn_read_more(c, in, out);
-	STAT_ADD(c->st, tcp_bytes, len);
-	if (c->w->draining)
-		c->quiet_from_ms = now_ms();	/* drain_quiet_left */
-	if (evbuffer_get_length(out) == 0) {
-		n = evbuffer_write(in, bufferevent_getfd(bev));
-		if (n > 0)
-			STAT_ADD(c->st, tcp_bytes_out, (uint64_t)n);
-		else if (n == -1 && errno != EAGAIN &&
-		    errno != EWOULDBLOCK && errno != EINTR) {
-			log_debug("conn %d: write: %s",
-			    (int)bufferevent_getfd(bev), strerror(errno));
-			conn_free(c);
-			return;
-		}
-	}
-	if (evbuffer_get_length(in) > 0) {
-		/* Count what the output holds and libevent writes for us. */
-		if (c->outcb == NULL &&
-		    (c->outcb = evbuffer_add_cb(out, conn_output_cb, c)) ==
-		    NULL) {
-			log_warnx("conn %d: cannot watch output",
-			    (int)bufferevent_getfd(bev));
-			conn_free(c);
-			return;
-		}
-		if (bufferevent_write_buffer(bev, in) == -1) {
-			log_warnx("conn %d: cannot queue output",
-			    (int)bufferevent_getfd(bev));
-			conn_free(c);
-			return;
-		}
-	}
-	if ((len = evbuffer_get_length(out)) == 0)
-		return;
-	if (len >= conn_group(c)->buffer_limit) {
-		conn_pause(c);
-		STAT_ADD(c->st, backpressure_pauses, 1);
-	} else if (memory_over(c->w->srv)) {
-		/* Over memory_limit: add no more until this echo is out. */
-		conn_pause(c);
-		STAT_ADD(c->st, memory_pauses, 1);
-	}
-}
-
-/*
- * The echo path, chosen once per connection, at accept, from its group:
- * the one decision between the plain path (conn_read_cb: straight to the
- * socket when nothing is queued, and reading ahead) and, for a feature
- * that must see every byte in the bufferevent (TLS, libevent's rate
- * limits, injected delays), a path through the bufferevent alone.  Every
- * group takes the plain path today, after a PROXY header if it wants one.
- */
-static bufferevent_data_cb
-conn_path(const struct conn *c)
-{
-	/* With proxy_protocol, the header first (conn_begin then). */
-	return (c->proxy ? preamble_read_cb : conn_read_cb);
-}
 
 /* Write callback: the output buffer is empty again. */
 static void
@@ -257,10 +59,11 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 	if (c->flags & CONN_EOF) {
 		log_debug("conn %d: all echoed after client EOF",
 		    (int)bufferevent_getfd(bev));
+		tls_notify(c);
 		drain_close(c);
 		return;
 	}
-	if ((c->flags & CONN_PAUSED) && conn_resume(c) == -1)
+	if ((c->flags & CONN_PAUSED) && echo_resume(c) == -1)
 		conn_free(c);
 }
 
@@ -273,6 +76,29 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 
 	if (c->flags & CONN_PROXY) {
 		preamble_event(c, what);
+		return;
+	}
+	if (c->flags & CONN_HANDSHAKE) {
+		tls_handshake_event(c, what);
+		return;
+	}
+	/*
+	 * libevent 2.1's OpenSSL bufferevent runs this callback on the
+	 * client's close_notify (or FIN) before it commits the data read
+	 * with it to the input, and it stops writing.  So decide nothing
+	 * here: write again, and let a deferred read callback, which runs
+	 * once that data is in the input, echo it and close when all is out
+	 * (echo.c).
+	 */
+	if ((what & BEV_EVENT_EOF) && (c->flags & CONN_TLS) &&
+	    !(c->flags & CONN_LINGER)) {
+		c->flags |= CONN_EOF;
+		if (bufferevent_enable(bev, EV_WRITE) == -1) {
+			conn_free(c);
+			return;
+		}
+		bufferevent_trigger(bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS |
+		    BEV_TRIG_DEFER_CALLBACKS);
 		return;
 	}
 	if ((what & BEV_EVENT_EOF) && !(c->flags & CONN_LINGER) &&
@@ -316,6 +142,7 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	log_debug("conn %d: closed", fd);
+	tls_notify(c);
 	drain_close(c);
 }
 
@@ -347,14 +174,29 @@ conn_new(struct worker *w, unsigned slot, int fd, const struct sockaddr *sa,
 	/* Echoes are small and latency-bound: never hold them for Nagle. */
 	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) == -1)
 		log_debug("conn %d: TCP_NODELAY: %s", fd, strerror(errno));
-	c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (conn_group(c)->proto == CONF_TLS) {
+		/* None in a group a reload removed: no new handshakes. */
+		c->flags |= CONN_TLS | CONN_HANDSHAKE;
+		c->bev = conn_group(c)->tls_ctx == NULL ? NULL :
+		    tls_bufferevent(w->base, conn_group(c)->tls_ctx, fd);
+	} else
+		c->bev = bufferevent_socket_new(w->base, fd,
+		    BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL) {
 		log_warnx("conn %d: cannot create bufferevent", fd);
 		goto fail_free;
 	}
 	c->proxy = proxy;
-	bufferevent_setcb(c->bev, conn_path(c), conn_write_cb, conn_event_cb,
-	    c);
+	bufferevent_setcb(c->bev, proxy ? preamble_read_cb : echo_path(c),
+	    conn_write_cb, conn_event_cb, c);
+	if ((c->flags & CONN_HANDSHAKE) &&
+	    tls_deadline(c, conn_group(c)->handshake_timeout_ms) == -1) {
+		if (c->deadline != NULL)
+			event_free(c->deadline);
+		bufferevent_free(c->bev);
+		free(c);
+		goto fail_count;
+	}
 	if (proxy) {
 		c->flags |= CONN_PROXY;
 		c->proxy_until_ms = now_ms() + conn_group(c)->proxy_timeout_ms;
@@ -378,7 +220,7 @@ conn_new(struct worker *w, unsigned slot, int fd, const struct sockaddr *sa,
 	log_debug("conn %d: accepted from %s by worker %d for %s %s", fd,
 	    addr_format(sa, salen, peer, sizeof(peer)), w->id,
 	    conf_proto(SOCK_STREAM), conn_group(c)->name);
-	if (!(c->flags & CONN_PROXY))
+	if (!(c->flags & (CONN_PROXY | CONN_HANDSHAKE)))
 		(void)conn_begin(c, sa, salen, NULL, 0);
 	return;
 
@@ -403,7 +245,7 @@ conn_queue(struct conn *c, const void *data, size_t len)
 
 	/* Counted as all output is: in memory_limit's sum, and once sent. */
 	if (c->outcb == NULL &&
-	    (c->outcb = evbuffer_add_cb(out, conn_output_cb, c)) == NULL)
+	    (c->outcb = evbuffer_add_cb(out, echo_output_cb, c)) == NULL)
 		return (-1);
 	return (evbuffer_add(out, data, len));
 }
@@ -420,7 +262,7 @@ conn_begin(struct conn *c, const struct sockaddr *addr, socklen_t addrlen,
 {
 	c->flags &= ~CONN_PROXY;
 	STAT_ADD(c->st, conns_accepted, 1);
-	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb,
+	bufferevent_setcb(c->bev, echo_path(c), conn_write_cb, conn_event_cb,
 	    c);
 	conn_set_idle_timeout(c);
 	if (conn_group(c)->banner &&
@@ -455,7 +297,8 @@ conn_set_idle_timeout(struct conn *c)
 	struct timeval	 tv = units_timeval(ms);
 	const struct timeval *common;
 
-	if (c->w->draining || (c->flags & CONN_PROXY))
+	/* Before the echo: the PROXY header's or handshake's own limits. */
+	if (c->w->draining || (c->flags & (CONN_PROXY | CONN_HANDSHAKE)))
 		return;
 	if (ms > 0 && (common = event_base_init_common_timeout(c->w->base,
 	    &tv)) != NULL)
@@ -481,6 +324,8 @@ conn_free(struct conn *c)
 	}
 	if (c->ackwait != NULL)
 		event_free(c->ackwait);
+	if (c->deadline != NULL)
+		event_free(c->deadline);
 	TAILQ_REMOVE(&w->conns, c, entry);
 	w->nconns--;
 	STAT_ADD(c->st, conns_active, -1);

@@ -34,6 +34,7 @@ struct conn {
 	unsigned		 slot;		/* its listener group's */
 	int			 proxy;		/* CONN_PROXY: versions taken */
 	uint64_t		 proxy_until_ms; /* CONN_PROXY: the deadline */
+	struct event		*deadline;	/* CONN_HANDSHAKE: its end */
 	unsigned		 flags;
 	union {
 		struct sockaddr		sa;
@@ -47,18 +48,36 @@ struct conn {
 #define CONN_CUT	0x20	/* counted in cut_conns */
 #define CONN_FIN	0x40	/* our FIN is sent (draining) */
 #define CONN_PROXY	0x80	/* waiting for its PROXY header (preamble.c) */
+#define CONN_TLS	0x100	/* on an OpenSSL bufferevent (tls.c) */
+#define CONN_HANDSHAKE	0x200	/* TLS: handshake not yet done */
+#define CONN_NOTIFIED	0x400	/* TLS: our close_notify is sent */
 };
 
 void	conn_set_idle_timeout(struct conn *);
+const struct lgroup *conn_group(const struct conn *);
 int	conn_begin(struct conn *, const struct sockaddr *, socklen_t,
 	    const struct sockaddr *, socklen_t);
 int	conn_queue(struct conn *, const void *, size_t);
 void	conn_free(struct conn *);
 
+/* echo.c */
+struct evbuffer;
+struct evbuffer_cb_info;
+void	echo_output_cb(struct evbuffer *, const struct evbuffer_cb_info *,
+	    void *);
+int	echo_resume(struct conn *);
+int	echo_queue(struct conn *);
+void	(*echo_path(const struct conn *))(struct bufferevent *, void *);
+
 /* preamble.c */
 void	preamble_read_cb(struct bufferevent *, void *);
 void	preamble_event(struct conn *, short);
 void	preamble_cut(struct conn *);
+
+/* tls.c */
+void	tls_handshake_event(struct conn *, short);
+void	tls_notify(struct conn *);
+int	tls_deadline(struct conn *, uint64_t);
 int	preamble_banner(struct conn *, const struct sockaddr *, socklen_t,
 	    const struct sockaddr *, socklen_t);
 

@@ -162,6 +162,7 @@ drain_late_bytes(struct conn *c, size_t n)
 static void
 drain_finish(struct conn *c)
 {
+	tls_notify(c);
 	if (shutdown((int)bufferevent_getfd(c->bev), SHUT_WR) == -1) {
 		conn_free(c);
 		return;
@@ -185,8 +186,11 @@ drain_conn(struct conn *c)
 {
 	uint64_t	 left;
 
-	/* One waiting for its PROXY header is drained once it has it. */
-	if (c->flags & (CONN_LINGER | CONN_PROXY))
+	/*
+	 * One waiting for its PROXY header or its TLS handshake is drained
+	 * once it has it (or closed at its timeout).
+	 */
+	if (c->flags & (CONN_LINGER | CONN_PROXY | CONN_HANDSHAKE))
 		return;
 	if (c->flags & CONN_EOF) {
 		/* It ends once flushed; only the shutdown timeout cuts it. */
@@ -238,6 +242,7 @@ drain_close(struct conn *c)
 	tv = units_timeval(c->ackpoll_ms);
 	if (c->ackwait == NULL) {
 		/* Our FIN now, so that the client sees the end at once. */
+		tls_notify(c);
 		if (!(c->flags & CONN_FIN) && shutdown(fd, SHUT_WR) == 0)
 			c->flags |= CONN_FIN;
 		if (bufferevent_disable(c->bev, EV_READ | EV_WRITE) == -1 ||
@@ -270,6 +275,11 @@ drain_cut(struct conn *c)
 
 	if (c->flags & CONN_PROXY) {
 		preamble_cut(c);	/* a header is not echo */
+		return;
+	}
+	if (c->flags & CONN_HANDSHAKE) {
+		STAT_ADD(c->st, tls_fail_timeout, 1);	/* nor a handshake */
+		conn_free(c);
 		return;
 	}
 	lost = evbuffer_get_length(bufferevent_get_input(c->bev)) +

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "group.h"
+#include "tls.h"
 
 /* Copy n elements of size sz from src to *dst.  Return 0 or -1. */
 static int
@@ -43,13 +44,24 @@ group_proxy_default(struct cidr_list *l)
 	return (0);
 }
 
-/* Fill g from the configured group cg.  Return 0 or -1 (no memory). */
+/*
+ * Fill g from the configured group cg (of file).  Return 0, or -1 with the
+ * reason in err.
+ */
 static int
-group_set(struct lgroup *g, const struct conf_group *cg)
+group_set(struct lgroup *g, const struct conf_group *cg, const char *file,
+    char *err, size_t errlen)
 {
 	memset(g, 0, sizeof(*g));
 	snprintf(g->name, sizeof(g->name), "%s", cg->name);
+	g->proto = cg->proto;
 	g->type = cg->type;
+	g->handshake_timeout_ms = cg->handshake_timeout_ms;
+	/* A new context each time: a reload reads the files again. */
+	if (cg->proto == CONF_TLS && cg->listen.n > 0 &&
+	    (g->tls_ctx = tls_ctx_new(file, cg, err, errlen)) == NULL)
+		return (-1);
+	snprintf(err, errlen, "out of memory");
 	g->active = 1;
 	g->buffer_limit = cg->buffer_limit;
 	g->idle_timeout_ms = cg->idle_timeout_ms;
@@ -84,6 +96,7 @@ group_keep(struct lgroup *g, const struct lgroup *old)
 {
 	*g = *old;
 	g->active = 0;
+	g->tls_ctx = NULL;	/* no new handshakes; the SSLs hold theirs */
 	g->listen.v = NULL;
 	g->listen.n = 0;
 	g->allow.v = g->deny.v = g->proxy_from.v = NULL;
@@ -115,8 +128,8 @@ groups_find(const struct groups *gs, int type, const char *name)
  * the set, or NULL with the reason in err.
  */
 struct groups *
-groups_new(const struct conf *conf, const struct groups *prev, char *err,
-    size_t errlen)
+groups_new(const struct conf *conf, const char *file,
+    const struct groups *prev, char *err, size_t errlen)
 {
 	struct groups	*gs;
 	const struct conf_group *cg;
@@ -140,8 +153,10 @@ groups_new(const struct conf *conf, const struct groups *prev, char *err,
 		cg = &conf->groups[i];
 		if ((slot = groups_find(prev, cg->type, cg->name)) == -1)
 			slot = (int)gs->n++;
-		if (group_set(&gs->v[slot], cg) == -1)
-			goto nomem;
+		if (group_set(&gs->v[slot], cg, file, err, errlen) == -1) {
+			groups_free(gs);
+			return (NULL);
+		}
 	}
 	for (i = 0; i < n; i++)
 		if (!gs->v[i].active && group_keep(&gs->v[i], &prev->v[i]) == -1)
@@ -167,6 +182,7 @@ groups_free(struct groups *gs)
 			free(gs->v[i].allow.v);
 			free(gs->v[i].deny.v);
 			free(gs->v[i].proxy_from.v);
+			tls_ctx_free(gs->v[i].tls_ctx);
 		}
 		free(gs->v);
 		free(gs);
@@ -174,22 +190,31 @@ groups_free(struct groups *gs)
 }
 
 /*
- * The slot of the group of type that listens on a; for an address no
- * group names (a socket from systemd), the unnamed group of type.
+ * The slot of the group of type that listens on a, the one named prefer
+ * (or NULL) if several do (port 0); for an address no group names (a
+ * socket from systemd), the unnamed group of type.
  */
 unsigned
-groups_slot(const struct groups *gs, int type, const struct addr *a)
+groups_slot(const struct groups *gs, int type, const struct addr *a,
+    const char *prefer)
 {
-	unsigned	 i;
+	unsigned	 i, found = gs->n;
 	size_t		 j;
 
 	for (i = 0; i < gs->n; i++) {
 		if (gs->v[i].type != type || !gs->v[i].active)
 			continue;
-		for (j = 0; j < gs->v[i].listen.n; j++)
-			if (addr_equal(&gs->v[i].listen.v[j], a))
+		for (j = 0; j < gs->v[i].listen.n; j++) {
+			if (!addr_equal(&gs->v[i].listen.v[j], a))
+				continue;
+			if (prefer == NULL || strcmp(gs->v[i].name, prefer) == 0)
 				return (i);
+			if (found == gs->n)
+				found = i;
+		}
 	}
+	if (found < gs->n)
+		return (found);
 	/* Every set has both unnamed groups, in slots 0 and 1. */
 	if (groups_find(gs, type, CONF_DEFAULT_GROUP) == -1)
 		abort();

@@ -18,6 +18,7 @@
 
 struct lgroup {
 	char			 name[CONF_GROUP_NAMELEN + 1];
+	int			 proto;		/* CONF_TCP, CONF_UDP, CONF_TLS */
 	int			 type;		/* SOCK_STREAM or SOCK_DGRAM */
 	int			 active;	/* in the running configuration */
 	struct addr_list	 listen;
@@ -30,6 +31,8 @@ struct lgroup {
 	struct cidr_list	 proxy_from;	/* balancers believed */
 	uint64_t		 proxy_timeout_ms;
 	int			 banner;	/* say who answers, first */
+	void			*tls_ctx;	/* TLS, active: its SSL_CTX */
+	uint64_t		 handshake_timeout_ms;
 	unsigned char		 reflectors[65536 / 8];
 };
 
@@ -40,9 +43,10 @@ struct groups {
 	struct groups		*older;		/* retired, freed later */
 };
 
-struct groups	*groups_new(const struct conf *, const struct groups *,
-		    char *, size_t);
+struct groups	*groups_new(const struct conf *, const char *,
+		    const struct groups *, char *, size_t);
 void		 groups_free(struct groups *);
-unsigned	 groups_slot(const struct groups *, int, const struct addr *);
+unsigned	 groups_slot(const struct groups *, int, const struct addr *,
+		    const char *);
 
 #endif

@@ -159,17 +159,14 @@ listen_all(struct server *srv, int type, const struct addr *a, int backlog,
 	return (-1);
 }
 
-/* " for group NAME" after a listener's address in the log, or "". */
+/* " for group NAME" after an address of group name in the log, or "". */
 static const char *
-listen_group_note(struct server *srv, int type, const struct addr *a,
-    char *buf, size_t len)
+listen_group_note(const char *name, int proto, char *buf, size_t len)
 {
-	const struct lgroup	*g;
-
-	g = &srv->groups->v[groups_slot(srv->groups, type, a)];
-	if (strcmp(g->name, CONF_DEFAULT_GROUP) == 0)
+	if (strcmp(name, proto == CONF_TLS ? CONF_TLS_GROUP :
+	    CONF_DEFAULT_GROUP) == 0)
 		return ("");
-	snprintf(buf, len, " for group %s", g->name);
+	snprintf(buf, len, " for group %s", name);
 	return (buf);
 }
 
@@ -200,7 +197,7 @@ listen_addr(struct server *srv, const struct conf_group *g,
 	for (k = 0; k < srv->nworkers; k++) {
 		if (!running) {
 			if (listener_attach(&srv->workers[k], type, fds[k], a,
-			    name, 0) == -1)
+			    name, g->name, 0) == -1)
 				rc = -1;
 			continue;
 		}
@@ -211,12 +208,13 @@ listen_addr(struct server *srv, const struct conf_group *g,
 		cmd.addr = *a;
 		cmd.groups = srv->groups;
 		snprintf(cmd.name, sizeof(cmd.name), "%s", name);
+		snprintf(cmd.group, sizeof(cmd.group), "%s", g->name);
 		if (worker_send(&srv->workers[k], &cmd) == -1)
 			rc = -1;	/* it closed the socket */
 	}
 	free(fds);
-	log_notice("listening on %s %s%s", conf_proto(type), name,
-	    listen_group_note(srv, type, a, note, sizeof(note)));
+	log_notice("listening on %s %s%s", conf_group_proto(g), name,
+	    listen_group_note(g->name, g->proto, note, sizeof(note)));
 	return (rc);
 }
 
@@ -243,6 +241,7 @@ listen_groups(struct server *srv)
 int
 listen_adopt(struct server *srv, const int *fds, int n)
 {
+	const struct lgroup	*lg;
 	struct addr	 a;
 	char		 name[ADDR_STRLEN], note[64];
 	unsigned	 k;
@@ -274,12 +273,13 @@ listen_adopt(struct server *srv, const int *fds, int n)
 				return (EX_OSERR);
 			}
 			if (listener_attach(&srv->workers[k], type, fd, &a,
-			    name, 1) == -1)
+			    name, NULL, 1) == -1)
 				return (EX_OSERR);
 		}
+		lg = &srv->groups->v[groups_slot(srv->groups, type, &a, NULL)];
 		log_notice("listening on %s %s (from systemd)%s",
-		    conf_proto(type), name, listen_group_note(srv, type, &a,
-		    note, sizeof(note)));
+		    lg->proto == CONF_TLS ? "tls" : conf_proto(type), name,
+		    listen_group_note(lg->name, lg->proto, note, sizeof(note)));
 	}
 	return (EX_OK);
 }

@@ -27,7 +27,7 @@
  */
 int
 listener_attach(struct worker *w, int type, int fd, const struct addr *a,
-    const char *name, int inherited)
+    const char *name, const char *group, int inherited)
 {
 	struct listener	*l;
 	int		 rc;
@@ -42,7 +42,8 @@ listener_attach(struct worker *w, int type, int fd, const struct addr *a,
 	l->type = type;
 	l->addr = *a;
 	l->inherited = inherited;
-	l->slot = groups_slot(w->groups, type, a);
+	l->slot = groups_slot(w->groups, type, a, group);
+	snprintf(l->group, sizeof(l->group), "%s", w->groups->v[l->slot].name);
 	snprintf(l->name, sizeof(l->name), "%s", name);
 	if (type == SOCK_STREAM)
 		rc = tcp_listener_init(l, fd);
@@ -74,8 +75,11 @@ listener_regroup(struct worker *w)
 {
 	struct listener	*l;
 
-	TAILQ_FOREACH(l, &w->listeners, entry)
-		l->slot = groups_slot(w->groups, l->type, &l->addr);
+	TAILQ_FOREACH(l, &w->listeners, entry) {
+		l->slot = groups_slot(w->groups, l->type, &l->addr, l->group);
+		snprintf(l->group, sizeof(l->group), "%s",
+		    w->groups->v[l->slot].name);
+	}
 }
 
 /* The settings of l's listener group, as its worker has them now. */
@@ -103,14 +107,15 @@ listener_close(struct listener *l)
  * its backlog, which closing it would reset.
  */
 void
-listener_close_addr(struct worker *w, int type, const struct addr *a)
+listener_close_addr(struct worker *w, int type, const struct addr *a,
+    const char *group)
 {
 	struct listener	*l, *next;
 
 	for (l = TAILQ_FIRST(&w->listeners); l != NULL; l = next) {
 		next = TAILQ_NEXT(l, entry);
 		if (l->type != type || l->inherited ||
-		    !addr_equal(&l->addr, a))
+		    !addr_equal(&l->addr, a) || strcmp(l->group, group) != 0)
 			continue;
 		if (l->type == SOCK_STREAM)
 			tcp_accept_queued(l);

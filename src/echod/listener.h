@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include "addr.h"
+#include "conf.h"
 #include "group.h"
 
 struct event;
@@ -46,6 +47,7 @@ struct listener {
 	struct addr		 addr;		/* as configured */
 	int			 inherited;	/* from systemd */
 	unsigned		 slot;		/* its group's */
+	char			 group[CONF_GROUP_NAMELEN + 1]; /* its name */
 	char			 name[ADDR_STRLEN];
 	union {
 		struct listener_tcp	 tcp;	/* SOCK_STREAM */
@@ -55,9 +57,10 @@ struct listener {
 TAILQ_HEAD(listener_list, listener);
 
 int	listener_attach(struct worker *, int, int, const struct addr *,
-	    const char *, int);
+	    const char *, const char *, int);
 void	listener_close(struct listener *);
-void	listener_close_addr(struct worker *, int, const struct addr *);
+void	listener_close_addr(struct worker *, int, const struct addr *,
+	    const char *);
 void	listener_drain_all(struct worker *);
 void	listener_close_all(struct worker *);
 void	listener_regroup(struct worker *);

@@ -12,6 +12,7 @@
 #include <sysexits.h>
 
 #include "log.h"
+#include "tls.h"
 #include "server.h"
 
 #ifndef ECHOD_CONF_PATH
@@ -38,6 +39,32 @@ usage(int ex)
 	exit(ex);
 }
 
+/*
+ * Load every TLS group's certificate, key and client CAs once, so that a
+ * bad one stops echod (and --check-config) with its FILE:LINE.  Return 0
+ * or -1 (said on standard error).
+ */
+static int
+main_check_tls(const struct conf *c, const char *path)
+{
+	char	 err[CONF_ERRLEN + CONF_PATHLEN];
+	void	*ctx;
+	size_t	 i;
+
+	for (i = 0; i < c->ngroups; i++) {
+		if (c->groups[i].proto != CONF_TLS ||
+		    c->groups[i].listen.n == 0)
+			continue;
+		if ((ctx = tls_ctx_new(path, &c->groups[i], err,
+		    sizeof(err))) == NULL) {
+			fprintf(stderr, "echod: %s\n", err);
+			return (-1);
+		}
+		tls_ctx_free(ctx);
+	}
+	return (0);
+}
+
 /* For --check-config: each listener group and where it listens. */
 static void
 main_print_groups(const struct conf *c)
@@ -48,7 +75,7 @@ main_print_groups(const struct conf *c)
 
 	for (i = 0; i < c->ngroups; i++) {
 		g = &c->groups[i];
-		printf("%s group %s:", conf_proto(g->type), g->name);
+		printf("%s group %s:", conf_group_proto(g), g->name);
 		for (j = 0; j < g->listen.n; j++)
 			printf(" %s", addr_name(&g->listen.v[j], name,
 			    sizeof(name)));
@@ -112,6 +139,10 @@ main(int argc, char *argv[])
 		fprintf(stderr, "echod: %s\n", err);
 		conf_free(&conf);
 		return (rc == CONF_ERR_OPEN ? EX_NOINPUT : EX_CONFIG);
+	}
+	if (main_check_tls(&conf, path) == -1) {
+		conf_free(&conf);
+		return (EX_CONFIG);
 	}
 	if (check) {
 		printf("echod: %s: configuration OK\n", path);

@@ -39,6 +39,7 @@ metrics_one(struct evbuffer *b, const char *name, const char *type,
 #define T(f)	offsetof(struct totals, f)
 #define TCP	SOCK_STREAM
 #define UDP	SOCK_DGRAM
+#define TLS	(-1)	/* TLS groups only */
 
 /*
  * The metrics counted per listener group: one line per group of the
@@ -119,6 +120,24 @@ static const struct metrics_series {
 	    "reason=\"unsupported\"", T(proxy_unsupported) },
 	{ "echod_proxy_rejected_total", NULL, NULL, TCP, "reason=\"timeout\"",
 	    T(proxy_timeout) },
+	{ "echod_tls_handshakes_total", "counter",
+	    "TLS handshakes done, by kind: full, or resumed from a session "
+	    "ticket or cache.", TLS, "kind=\"full\"", T(tls_full) },
+	{ "echod_tls_handshakes_total", NULL, NULL, TLS, "kind=\"resumed\"",
+	    T(tls_resumed) },
+	{ "echod_tls_handshake_failures_total", "counter",
+	    "TLS handshakes that failed, by reason: no shared version or "
+	    "cipher or not TLS at all, a client certificate missing or not "
+	    "trusted, handshake_timeout, the client gone, anything else.", TLS,
+	    "reason=\"protocol\"", T(tls_fail_protocol) },
+	{ "echod_tls_handshake_failures_total", NULL, NULL, TLS,
+	    "reason=\"certificate\"", T(tls_fail_certificate) },
+	{ "echod_tls_handshake_failures_total", NULL, NULL, TLS,
+	    "reason=\"timeout\"", T(tls_fail_timeout) },
+	{ "echod_tls_handshake_failures_total", NULL, NULL, TLS,
+	    "reason=\"closed\"", T(tls_fail_closed) },
+	{ "echod_tls_handshake_failures_total", NULL, NULL, TLS,
+	    "reason=\"other\"", T(tls_fail_other) },
 	{ "echod_backpressure_pauses_total", "counter",
 	    "Times echod stopped reading from a client whose unsent echo "
 	    "reached buffer_limit.", TCP, NULL, T(backpressure_pauses) },
@@ -154,7 +173,8 @@ metrics_write_groups(struct server *srv, const struct totals *gt,
 		if (m->help != NULL)
 			metrics_head(b, m->name, m->type, m->help);
 		for (g = 0; g < gs->n; g++)
-			if (gs->v[g].type == m->proto)
+			if (m->proto == TLS ? gs->v[g].proto == CONF_TLS :
+			    gs->v[g].type == m->proto)
 				evbuffer_add_printf(b, "%s{group=\"%s\"%s%s} %"
 				    PRIu64 "\n", m->name, gs->v[g].name,
 				    m->label != NULL ? "," : "",
@@ -177,8 +197,9 @@ metrics_write_server(struct server *srv, struct evbuffer *b)
 	    "kept for its counters and connections until echod restarts.");
 	for (i = 0; i < gs->n; i++)
 		evbuffer_add_printf(b, "echod_group_active{group=\"%s\","
-		    "proto=\"%s\"} %d\n", gs->v[i].name,
-		    conf_proto(gs->v[i].type), gs->v[i].active);
+		    "proto=\"%s\"} %d\n", gs->v[i].name, gs->v[i].proto ==
+		    CONF_TLS ? "tls" : conf_proto(gs->v[i].type),
+		    gs->v[i].active);
 	metrics_head(b, "echod_worker_connections", "gauge",
 	    "TCP connections open now, per worker.");
 	for (i = 0; i < srv->nworkers; i++) {

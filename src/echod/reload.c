@@ -37,6 +37,31 @@ reload_same_addrs(const struct addr_list *a, const struct addr_list *b)
 }
 
 /*
+ * Tell whether conf still (or already) has address a of group g: in any
+ * group of its socket type, or for port 0, which binds a new port each
+ * time, in the group of g's name.
+ */
+static int
+reload_has(const struct conf *conf, const struct conf_group *g,
+    const struct addr *a)
+{
+	const struct conf_group	*o = conf_group_of(conf, g->type, a);
+	size_t			 i, j;
+
+	if (addr_port(a) != 0)
+		return (o != NULL);
+	for (i = 0; i < conf->ngroups; i++) {
+		o = &conf->groups[i];
+		if (o->proto != g->proto || strcmp(o->name, g->name) != 0)
+			continue;
+		for (j = 0; j < o->listen.n; j++)
+			if (addr_equal(&o->listen.v[j], a))
+				return (1);
+	}
+	return (0);
+}
+
+/*
  * Reload: close the listeners of addresses no longer configured and bind
  * the new ones, leaving every connection alone; an address that moves to
  * another group stays bound (its workers look up its group again).  An
@@ -56,24 +81,25 @@ reload_relisten(struct server *srv, const struct conf *old, struct conf *new)
 	for (i = 0; i < old->ngroups; i++) {
 		og = &old->groups[i];
 		for (j = 0; j < og->listen.n; j++) {
-			if (conf_group_of(new, og->type, &og->listen.v[j]))
+			if (reload_has(new, og, &og->listen.v[j]))
 				continue;
 			memset(&cmd, 0, sizeof(cmd));
 			cmd.op = WORKER_CMD_DEL;
 			cmd.fd = -1;
 			cmd.type = og->type;
 			cmd.addr = og->listen.v[j];
+			snprintf(cmd.group, sizeof(cmd.group), "%s", og->name);
 			for (k = 0; k < srv->nworkers; k++)
 				worker_send(&srv->workers[k], &cmd);
 			log_notice("no longer listening on %s %s",
-			    conf_proto(og->type), addr_name(&og->listen.v[j],
+			    conf_group_proto(og), addr_name(&og->listen.v[j],
 			    name, sizeof(name)));
 		}
 	}
 	for (i = 0; i < new->ngroups; i++) {
 		g = &new->groups[i];
 		for (j = 0; j < g->listen.n; ) {
-			if (conf_group_of(old, g->type, &g->listen.v[j]) ||
+			if (reload_has(old, g, &g->listen.v[j]) ||
 			    listen_addr(srv, g, &g->listen.v[j], 1) == 0) {
 				j++;
 				continue;
@@ -125,7 +151,8 @@ reload_start(struct server *srv)
 		notify("READY=1");
 		return;
 	}
-	if ((gs = groups_new(&nc, srv->groups, err, sizeof(err))) == NULL) {
+	if ((gs = groups_new(&nc, srv->conf_path, srv->groups, err,
+	    sizeof(err))) == NULL) {
 		log_msg(LOG_ERR, "reload failed, keeping the running "
 		    "configuration: %s", err);
 		conf_free(&nc);

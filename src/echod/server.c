@@ -283,10 +283,11 @@ server_init(struct server *srv, struct conf *conf, const char *path)
 		log_msg(LOG_ERR, "cannot set up the main event loop");
 		return (EX_OSERR);
 	}
-	if ((srv->groups = groups_new(&srv->conf, NULL, err,
+	/* main.c checked the TLS files: what fails now is rare. */
+	if ((srv->groups = groups_new(&srv->conf, srv->conf_path, NULL, err,
 	    sizeof(err))) == NULL) {
 		log_msg(LOG_ERR, "%s", err);
-		return (EX_OSERR);
+		return (EX_CONFIG);
 	}
 	if ((srv->workers = calloc(srv->nworkers, sizeof(*srv->workers))) ==
 	    NULL) {

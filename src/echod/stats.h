@@ -38,6 +38,13 @@ typedef _Atomic uint64_t counter_t;
 	X(proxy_malformed)						\
 	X(proxy_unsupported)	/* a family echod does not serve */	\
 	X(proxy_timeout)	/* no whole header in proxy_timeout */	\
+	X(tls_full)		/* TLS handshakes, full */		\
+	X(tls_resumed)		/* TLS handshakes, resumed */		\
+	X(tls_fail_protocol)	/* no shared version or cipher, not TLS */ \
+	X(tls_fail_certificate)	/* mTLS: no or a bad client certificate */ \
+	X(tls_fail_timeout)	/* not done within handshake_timeout */	\
+	X(tls_fail_closed)	/* the client went away during it */	\
+	X(tls_fail_other)						\
 	X(idle_timeouts)						\
 	X(cut_conns)		/* cut at shutdown with echo pending */	\
 	X(cut_bytes)

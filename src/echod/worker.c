@@ -91,10 +91,10 @@ worker_do(struct worker *w, const struct worker_cmd *cmd)
 			close(cmd->fd);
 		else
 			(void)listener_attach(w, cmd->type, cmd->fd,
-			    &cmd->addr, cmd->name, 0);
+			    &cmd->addr, cmd->name, cmd->group, 0);
 		break;
 	case WORKER_CMD_DEL:
-		listener_close_addr(w, cmd->type, &cmd->addr);
+		listener_close_addr(w, cmd->type, &cmd->addr, cmd->group);
 		break;
 	}
 }

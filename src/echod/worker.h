@@ -37,6 +37,7 @@ struct worker_cmd {
 	int		type;		/* SOCK_STREAM or SOCK_DGRAM */
 	struct addr	addr;
 	char		name[ADDR_STRLEN];
+	char		group[CONF_GROUP_NAMELEN + 1]; /* ADD, DEL: whose */
 	const struct groups *groups;	/* RELOAD, ADD: the newest set */
 	uint64_t	gen;		/* RELOAD: the reload's number */
 };
@@ -71,6 +72,7 @@ struct worker {
 	_Atomic(const struct groups *) groups_seen; /* the same, for main */
 	_Atomic uint64_t	 reload_gen;	/* last reload applied */
 	struct ratelimit	 rates;
+	uint64_t		 tls_logged_ms;	/* last handshake failure logged */
 };
 
 int	worker_init(struct worker *, struct server *, int);

@@ -13,7 +13,7 @@ ECHOD = os.environ.get("ECHOD") or os.path.join(
     os.path.dirname(__file__), "..", "..", "echod")
 # A command to run echod under, e.g. "valgrind -q --error-exitcode=99".
 WRAPPER = os.environ.get("ECHOD_WRAPPER", "").split()
-LISTEN_RE = re.compile(r"listening on (tcp|udp) (\S+)"
+LISTEN_RE = re.compile(r"listening on (tcp|udp|tls) (\S+)"
                        r"(?: for group ([a-z0-9_-]+))?$")
 
 
@@ -40,6 +40,7 @@ class Echod:
         self.reader.start()
         self.tcp = []
         self.udp = []
+        self.tls = []
         self.groups = {}        # "tcp NAME" -> [addresses]
 
     def _read(self):

@@ -592,8 +592,8 @@ test_errors(void **state)
 	    "t.conf:2: unknown key 'buffer_limit' in [udp]");
 	parse_err("[server]\n\n[sctp]\nlisten = 1.2.3.4:5\n",
 	    "t.conf:3: unknown section [sctp]");
-	parse_err("[server]\n[tls]\n",
-	    "t.conf:2: unknown section [tls]");
+	parse_err("[server]\n[ssl]\n",
+	    "t.conf:2: unknown section [ssl]");
 	parse_err("log_level = info\n",
 	    "t.conf:1: key 'log_level' is outside any [section]");
 	parse_err("[server]\n = 1\n",
@@ -732,6 +732,79 @@ test_proxy_keys(void **state)
 	    "t.conf:2: [tcp] proxy_timeout: '50ms' must be from 100ms to 1h");
 	parse_err("[udp]\nproxy_protocol = v1\n",
 	    "t.conf:2: unknown key 'proxy_protocol' in [udp]");
+}
+
+/* Issue 13: [tls] groups take [tcp]'s settings, and [tls NAME] [tls]'s. */
+static void
+test_tls_groups(void **state)
+{
+	struct conf		 c;
+	const struct conf_group	*tls, *web;
+
+	(void)c;
+	(void)tls;
+	(void)web;
+#ifdef HAVE_OPENSSL
+	parse_ok(&c, "[tls web]\nlisten = 127.0.0.1:8443\n"
+	    "[tcp]\nbuffer_limit = 64k\nlisten = 127.0.0.1:0\n"
+	    "[tls]\ncertificate = /c.pem\nkey = /k.pem\n"
+	    "protocols = TLSv1.3\nidle_timeout = 9s\nlisten = 127.0.0.1:0\n");
+	assert_int_equal(c.ngroups, 4);
+	web = group_named(&c, "web");
+	tls = group_named(&c, CONF_TLS_GROUP);
+	assert_int_equal(web->proto, CONF_TLS);
+	assert_int_equal(web->type, SOCK_STREAM);
+	assert_int_equal(tls->proto, CONF_TLS);
+	assert_string_equal(web->certificate, "/c.pem");
+	assert_string_equal(web->key, "/k.pem");
+	assert_int_equal(web->protocols, CONF_TLS13);
+	assert_int_equal(web->idle_timeout_ms, 9000);	/* from [tls] */
+	assert_int_equal(web->buffer_limit, 64 * 1024);	/* from [tcp] */
+	assert_int_equal(tls->buffer_limit, 64 * 1024);
+	assert_int_equal(web->handshake_timeout_ms, 10000);
+	assert_int_equal(tls->protocols, CONF_TLS13);
+	assert_int_equal(conf_tcp(&c)->protocols, CONF_TLS12 | CONF_TLS13);
+	/* The line of each setting, for the errors about its file. */
+	assert_int_equal(conf_group_line(web, "tls", "certificate"), 7);
+	assert_int_equal(conf_group_line(tls, "tls", "key"), 8);
+	conf_free(&c);
+
+	/* No [tls] at all: a named one takes [tcp]'s and the defaults. */
+	parse_ok(&c, "[tcp]\nbacklog = 7\n[tls a]\nlisten = 127.0.0.1:1\n"
+	    "certificate = x\nkey = y\n");
+	assert_int_equal(group_named(&c, "a")->backlog, 7);
+	assert_int_equal(group_named(&c, "a")->protocols,
+	    CONF_TLS12 | CONF_TLS13);
+	conf_free(&c);
+
+	parse_err("[tls]\nlisten = 127.0.0.1:1\n",
+	    "t.conf:1: [tls]: a TLS group needs a certificate and a key");
+#else
+	parse_err("[tls]\nlisten = 127.0.0.1:1\n",
+	    "t.conf:1: [tls]: echod was built without OpenSSL (configure "
+	    "--without-openssl): no TLS");
+#endif
+	parse_err("[tls]\nmax_connections = 5\n",
+	    "t.conf:2: [tls] max_connections: server-wide; set it in [tcp]");
+	parse_err("[tcp tls]\n",
+	    "t.conf:1: [tcp tls]: 'tls' names the unnamed [tls] in metrics "
+	    "and logs; choose another name");
+	parse_err("[tls]\nprotocols = SSLv3\n",
+	    "t.conf:2: [tls] protocols: 'SSLv3' is not one of TLSv1.2, "
+	    "TLSv1.3");
+	parse_err("[tls]\nproxy_protocol = v1\n",
+	    "t.conf:2: [tls] proxy_protocol: the PROXY protocol is not served "
+	    "in TLS groups yet");
+	parse_err("[tls default]\n",
+	    "t.conf:1: [tls default]: 'default' names the unnamed [tcp] and "
+	    "[udp] in metrics and logs; choose another name");
+	parse_err("[tls]\nreflector_ports = 7\n",
+	    "t.conf:2: unknown key 'reflector_ports' in [tls]");
+	parse_err("[tcp web]\nlisten = 127.0.0.1:1\n[tls web]\n",
+	    "t.conf:3: [tls web]: the name is taken by [tcp web] at line 1");
+	parse_err("[tcp]\nlisten = 127.0.0.1:443\n[tls]\n"
+	    "listen = 127.0.0.1:443\n",
+	    "t.conf:4: [tls] listen: address '127.0.0.1:443' is in [tcp] too");
 }
 
 /* Issue 12: every bad group is refused at its line. */
@@ -879,6 +952,7 @@ main(void)
 		cmocka_unit_test(test_groups_inherit),
 		cmocka_unit_test(test_groups_errors),
 		cmocka_unit_test(test_proxy_keys),
+		cmocka_unit_test(test_tls_groups),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
