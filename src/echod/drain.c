@@ -76,7 +76,7 @@ drain_quiet_left(struct conn *c, uint64_t *left)
 		since = now - c->quiet_from_ms;
 	*left = since >= quiet ? 0 : quiet - since;
 	/*
-	 * A pause of ours (conn_resume) and TCP memory pressure (memory.c)
+	 * A pause of ours (echo_resume) and TCP memory pressure (memory.c)
 	 * delay what the client still has in flight.
 	 */
 	hold = atomic_load_explicit(&c->w->srv->drain_hold_ms,

@@ -264,7 +264,7 @@ echo_buffered_cb(struct bufferevent *bev, void *arg)
 
 /*
  * The echo path, chosen once per connection, at accept, from its group:
- * the one decision between the plain path (conn_read_cb: straight to the
+ * the one decision between the plain path (echo_direct_cb: straight to the
  * socket when nothing is queued, and reading ahead) and, for a feature
  * that must see every byte in the bufferevent (TLS, libevent's rate
  * limits, injected delays), a path through the bufferevent alone: TLS

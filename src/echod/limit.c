@@ -10,8 +10,10 @@
 #include <string.h>
 
 #include "addr.h"
+#include "guard.h"
 #include "keyhash.h"
 #include "limit.h"
+#include "stats.h"
 
 #define LIMIT_BUCKETS	4096
 
@@ -174,6 +176,29 @@ limit_ip_take(struct limit *l, unsigned slot, const struct sockaddr *sa,
 	}
 	pthread_mutex_unlock(&l->mu);
 	return (rc);
+}
+
+/*
+ * Admit a client at sa to group g (in slot): its access lists, then its
+ * max_connections_per_ip.  Return 1 if admitted and counted (give the
+ * count back with limit_ip_put), 0 if admitted, -1 if refused (counted in
+ * st by reason).
+ */
+int
+limit_client(struct limit *l, const struct lgroup *g, unsigned slot,
+    const struct sockaddr *sa, struct stats *st)
+{
+	if (!guard_allowed(g, sa)) {
+		STAT_ADD(st, tcp_denied, 1);
+		return (-1);
+	}
+	if (g->max_per_ip == 0)
+		return (0);
+	if (limit_ip_take(l, slot, sa, g->max_per_ip) == -1) {
+		STAT_ADD(st, perip_refused, 1);
+		return (-1);
+	}
+	return (1);
 }
 
 /* Count one connection from sa's address in group slot less. */

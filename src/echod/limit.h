@@ -39,4 +39,9 @@ int	limit_ip_take(struct limit *, unsigned, const struct sockaddr *,
 	    uint64_t);
 void	limit_ip_put(struct limit *, unsigned, const struct sockaddr *);
 
+struct lgroup;
+struct stats;
+int	limit_client(struct limit *, const struct lgroup *, unsigned,
+	    const struct sockaddr *, struct stats *);
+
 #endif

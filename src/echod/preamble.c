@@ -18,7 +18,6 @@
 
 #include "addr.h"
 #include "connpriv.h"
-#include "guard.h"
 #include "log.h"
 #include "os.h"
 #include "proxy.h"
@@ -66,25 +65,20 @@ preamble_fail(struct conn *c, int why)
 static int
 preamble_admit(struct conn *c, const struct sockaddr *sa, socklen_t len)
 {
-	const struct lgroup	*g = preamble_group(c);
 	struct limit		*lim = &c->w->srv->limit;
+	int			 rc;
 
 	/* Never counted before its header, but never count one twice. */
 	if (c->flags & CONN_PERIP) {
 		limit_ip_put(lim, c->slot, &c->peer.sa);
 		c->flags &= ~CONN_PERIP;
 	}
-	if (!guard_allowed(g, sa)) {
-		STAT_ADD(c->st, tcp_denied, 1);
+	if ((rc = limit_client(lim, preamble_group(c), c->slot, sa,
+	    c->st)) == -1) {
 		conn_free(c);
 		return (-1);
 	}
-	if (g->max_per_ip > 0) {
-		if (limit_ip_take(lim, c->slot, sa, g->max_per_ip) == -1) {
-			STAT_ADD(c->st, perip_refused, 1);
-			conn_free(c);
-			return (-1);
-		}
+	if (rc == 1) {
 		memset(&c->peer, 0, sizeof(c->peer));
 		memcpy(&c->peer, sa, len < sizeof(c->peer) ? len :
 		    sizeof(c->peer));

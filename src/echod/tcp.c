@@ -15,7 +15,6 @@
 #include <event2/listener.h>
 
 #include "conn.h"
-#include "guard.h"
 #include "listener.h"
 #include "log.h"
 #include "os.h"
@@ -141,18 +140,10 @@ tcp_admit(struct listener *l, int fd, struct sockaddr *sa,
 			close(fd);
 			return (0);
 		}
-	} else if (!guard_allowed(g, sa)) {
-		STAT_ADD(&w->stats[l->slot], tcp_denied, 1);
+	} else if ((counted = limit_client(lim, g, l->slot, sa,
+	    &w->stats[l->slot])) == -1) {
 		close(fd);
 		return (0);
-	}
-	if (g->max_per_ip > 0 && !g->proxy) {
-		if (limit_ip_take(lim, l->slot, sa, g->max_per_ip) == -1) {
-			STAT_ADD(&w->stats[l->slot], perip_refused, 1);
-			close(fd);
-			return (0);
-		}
-		counted = 1;
 	}
 	/*
 	 * Clients parked on any worker come first: a newcomer waits too

@@ -95,6 +95,19 @@ def connect(ctx, addr, ragged=True):
                            suppress_ragged_eofs=ragged)
 
 
+def recv_ready(s, got):
+    """Read into got what the non-blocking SSL socket s has; return True
+    at the end (echod's close_notify)."""
+    while True:
+        try:
+            b = s.recv(65536)
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return False
+        if not b:
+            return True
+        got.extend(b)
+
+
 def echo_all(s, data, chunks=None):
     """Send data (in random chunks if asked) while reading it back, in one
     thread: an SSL socket is not to be read and written at once from two."""
@@ -112,14 +125,8 @@ def echo_all(s, data, chunks=None):
                     off += s.send(data[off:off + n])
                 except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
                     pass
-            while True:
-                try:
-                    b = s.recv(65536)
-                except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
-                    break
-                if not b:
-                    return bytes(got) == data
-                got.extend(b)
+            if recv_ready(s, got):
+                return bytes(got) == data
     finally:
         s.setblocking(True)
     return bytes(got) == data
@@ -366,15 +373,8 @@ def test_drain_loses_nothing(tlsd, certs):
                 sent[i].extend(chunk[:n])
             except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
                 pass
-        while True:
-            try:
-                b = s.recv(65536)
-            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
-                return
-            if not b:
-                done[i] = True
-                return
-            got[i].extend(b)
+        if recv_ready(s, got[i]):
+            done[i] = True
 
     t0 = time.monotonic()
     signalled = False
