@@ -52,6 +52,7 @@ void
 client_free(struct client *c)
 {
 	client_close(c);
+	client_tls_free(c);
 	free(c->q);
 	free(c);
 }
@@ -170,6 +171,7 @@ client_close(struct client *c)
 	if (c->dead)
 		return;
 	c->dead = 1;
+	client_tls_end(c, 0);
 	if (c->wev != NULL) {
 		event_free(c->wev);
 		c->wev = NULL;

@@ -1,5 +1,5 @@
 /*
- * A client: one TCP connection or connected UDP socket that sends
+ * A client: one TCP (or TLS) connection or connected UDP socket that sends
  * messages and checks every byte that comes back.  A load thread owns
  * its clients and drives them with the first group of functions; the
  * rest is shared by client.c, client_tcp.c and client_udp.c alone.
@@ -7,6 +7,7 @@
 #ifndef ECHOD_CLIENT_H
 #define ECHOD_CLIENT_H
 
+#include <sys/types.h>
 #include <stdint.h>
 
 #define CLIENT_RBUF_LEN	65536		/* one read, and any datagram */
@@ -57,6 +58,11 @@ struct client {
 	unsigned		 qhead, qlen;
 	unsigned		 inflight;	/* UDP: not yet back nor lost */
 	int			 up, dead;
+	unsigned		 gen;		/* connections opened */
+	void			*ssl;		/* --tls: SSL, while open */
+	void			*sess;		/* --tls: SSL_SESSION to offer */
+	int			 tls_hs;	/* --tls: handshake going on */
+	short			 tls_want;	/* --tls: EV_READ or EV_WRITE */
 };
 
 uint32_t	 client_size(struct client_ctx *);
@@ -68,5 +74,16 @@ void		 client_tcp_send(struct client *, struct msg *);
 void		 client_udp_open(struct client *);
 void		 client_udp_send(struct client *, struct msg *);
 void		 client_udp_expire(struct client *, uint64_t);
+
+/* client_tls.c */
+int		 client_tls_setup(void);
+void		 client_tls_cleanup(void);
+int		 client_tls_start(struct client *);
+int		 client_tls_handshake(struct client *);
+ssize_t		 client_tls_send(struct client *, const void *, size_t);
+ssize_t		 client_tls_recv(struct client *, void *, size_t);
+int		 client_tls_pending(const struct client *);
+void		 client_tls_end(struct client *, int);
+void		 client_tls_free(struct client *);
 
 #endif

@@ -20,21 +20,40 @@
 #include "pattern.h"
 
 #define STREAM_WINDOW	(256 * 1024)	/* unsent bytes kept per stream */
+#define TLS_READS	4		/* most records read per callback */
 
-/* Watch for writability exactly while some bytes are unsent. */
+static void	client_tcp_read_cb(evutil_socket_t, short, void *);
+
+/*
+ * Watch for writability exactly while some bytes are unsent, or while TLS
+ * waits to write (c->tls_want).
+ */
 static int
 client_tcp_watch(struct client *c)
 {
-	if (c->written < c->sent && !c->wev_on) {
+	int	 want;
+
+	want = c->tls_want == EV_WRITE ||
+	    (c->tls_want != EV_READ && c->written < c->sent);
+	if (want && !c->wev_on) {
 		if (event_add(c->wev, NULL) == -1)
 			return (-1);
 		c->wev_on = 1;
-	} else if (c->written == c->sent && c->wev_on) {
+	} else if (!want && c->wev_on) {
 		if (event_del(c->wev) == -1)
 			return (-1);
 		c->wev_on = 0;
 	}
 	return (0);
+}
+
+/* send(2), or SSL_write with --tls. */
+static ssize_t
+client_tcp_io_send(struct client *c, const void *p, size_t len)
+{
+	if (c->ssl != NULL)
+		return (client_tls_send(c, p, len));
+	return (send(c->fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL));
 }
 
 /*
@@ -55,7 +74,7 @@ client_tcp_flush(struct client *c)
 			len = avail;
 		if (opt.mode == MODE_STREAM && len > opt.size_max)
 			len = opt.size_max;
-		n = send(c->fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		n = client_tcp_io_send(c, p, len);
 		if (n > 0) {
 			c->written += (uint64_t)n;
 			continue;
@@ -110,23 +129,71 @@ client_tcp_proxy(struct client *c)
 	    (ssize_t)n ? 0 : -1);
 }
 
-/* The connection is up: start sending. */
+/* The connection (and its TLS handshake) is up: start sending. */
 static void
 client_tcp_up(struct client *c)
 {
-	int	 on = 1;
-
-	if (setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &on,
-	    sizeof(on)) == -1 || (opt.proxy && client_tcp_proxy(c) == -1)) {
-		METER_ADD(c->ctx->meter, connect_fail, 1);
-		client_close(c);
-		return;
-	}
 	client_up(c);
 	if (opt.mode == MODE_STREAM)
 		client_tcp_fill(c);
 	if (!c->dead && client_tcp_watch(c) == -1)
 		client_close(c);
+}
+
+/* Go on with the TLS handshake; once done, start sending. */
+static void
+client_tcp_handshake(struct client *c)
+{
+	switch (client_tls_handshake(c)) {
+	case 1:
+		c->tls_hs = 0;
+		client_tcp_up(c);
+		return;
+	case 0:
+		if (client_tcp_watch(c) == -1)
+			client_close(c);
+		return;
+	default:
+		client_close(c);
+	}
+}
+
+/* The TCP connect finished: send the PROXY header, start TLS or sending. */
+static void
+client_tcp_connected(struct client *c)
+{
+	int	 on = 1;
+
+	if (setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &on,
+	    sizeof(on)) == -1 || (opt.proxy && client_tcp_proxy(c) == -1) ||
+	    (opt.tls && client_tls_start(c) == -1)) {
+		METER_ADD(c->ctx->meter, connect_fail, 1);
+		client_close(c);
+		return;
+	}
+	if (!opt.tls) {
+		client_tcp_up(c);
+		return;
+	}
+	c->tls_hs = 1;
+	client_tcp_handshake(c);
+}
+
+/*
+ * --reconnect: the message is back, so end the connection cleanly and
+ * open the next, unless the run is ending.
+ */
+static void
+client_tcp_reconnect(struct client *c)
+{
+	client_tls_end(c, 1);
+	client_close(c);
+	if (c->ctx->stopping)
+		return;
+	c->dead = c->up = 0;
+	c->sent = c->written = c->recvd = 0;
+	c->qhead = c->qlen = 0;
+	client_tcp_open(c);
 }
 
 /* Complete the messages that len more echoed bytes finish at now. */
@@ -147,6 +214,10 @@ client_tcp_complete(struct client *c, size_t len, uint64_t now)
 		meter_record(c->ctx->meter, now > m->t_us ? now - m->t_us : 0,
 		    m->size);
 		client_pop(c);
+		if (opt.reconnect) {
+			client_tcp_reconnect(c);
+			return;
+		}
 		if (opt.rate == 0 && !c->ctx->stopping) {
 			client_send(c, now);
 			if (c->dead)
@@ -155,24 +226,35 @@ client_tcp_complete(struct client *c, size_t len, uint64_t now)
 	}
 }
 
-/* TCP read callback: check the echo, complete messages, send more. */
-static void
-client_tcp_read_cb(evutil_socket_t fd, short what, void *arg)
+/* recv(2), or SSL_read with --tls. */
+static ssize_t
+client_tcp_io_recv(struct client *c, void *p, size_t len)
 {
-	struct client		*c = arg;
+	if (c->ssl != NULL)
+		return (client_tls_recv(c, p, len));
+	return (recv(c->fd, p, len, 0));
+}
+
+/*
+ * Take one read's worth of echo: check it, complete messages, send more.
+ * Return 1 if it took some, 0 if none was there, -1 if the client closed.
+ */
+static int
+client_tcp_take(struct client *c)
+{
 	struct client_ctx	*ctx = c->ctx;
 	uint64_t		 now;
 	size_t			 len;
 	ssize_t			 n;
 
-	n = recv((int)fd, ctx->rbuf, CLIENT_RBUF_LEN, 0);
+	n = client_tcp_io_recv(c, ctx->rbuf, CLIENT_RBUF_LEN);
 	if (n <= 0) {
 		if (n == -1 && (errno == EAGAIN || errno == EINTR))
-			return;
+			return (0);
 		/* Closed or reset under us. */
 		METER_ADD(ctx->meter, resets, 1);
 		client_close(c);
-		return;
+		return (-1);
 	}
 	now = now_us();
 	len = (size_t)n;
@@ -180,15 +262,48 @@ client_tcp_read_cb(evutil_socket_t fd, short what, void *arg)
 	    c->base + c->recvd, ctx->rbuf, len) != len) {
 		METER_ADD(ctx->meter, mismatches, 1);
 		client_close(c);
-		return;
+		return (-1);
 	}
 	c->recvd += len;
 	if (opt.mode == MODE_STREAM) {
 		METER_ADD(ctx->meter, bytes_recv, len);
 		client_tcp_fill(c);
+	} else
+		client_tcp_complete(c, len, now);
+	return (1);
+}
+
+/*
+ * Read callback: take the echo.  TLS reads a record at a time and may
+ * hold decrypted bytes that the socket no longer shows, so it reads on
+ * while there is more (a few records, then another turn of the loop);
+ * then a write that waited for reading goes on.
+ */
+static void
+client_tcp_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct client	*c = arg;
+	unsigned	 gen = c->gen, i;
+	int		 r = 0;
+
+	if (c->tls_hs) {
+		client_tcp_handshake(c);
 		return;
 	}
-	client_tcp_complete(c, len, now);
+	if (c->ssl == NULL) {
+		(void)client_tcp_take(c);
+		return;
+	}
+	for (i = 0; i < TLS_READS; i++) {
+		r = client_tcp_take(c);
+		if (c->dead || c->gen != gen)
+			return;		/* closed, or a new connection */
+		if (r == 0)
+			break;
+	}
+	if (r == 1 && client_tls_pending(c))
+		event_active(c->ev, EV_READ, 1);
+	client_tcp_flush(c);
 }
 
 /* TCP write callback: the connect finished, or the socket takes more. */
@@ -199,6 +314,15 @@ client_tcp_write_cb(evutil_socket_t fd, short what, void *arg)
 	socklen_t	 len = sizeof(int);
 	int		 err = 0;
 
+	if (c->tls_hs) {
+		client_tcp_handshake(c);
+		return;
+	}
+	if (c->ssl != NULL && c->written == c->sent) {
+		/* Nothing to write: it is a read that waits to write. */
+		client_tcp_read_cb(fd, EV_READ, c);
+		return;
+	}
 	if (!c->up) {
 		if (getsockopt((int)fd, SOL_SOCKET, SO_ERROR, &err,
 		    &len) == -1 || err != 0) {
@@ -206,7 +330,7 @@ client_tcp_write_cb(evutil_socket_t fd, short what, void *arg)
 			client_close(c);
 			return;
 		}
-		client_tcp_up(c);
+		client_tcp_connected(c);
 		return;
 	}
 	if (opt.mode == MODE_STREAM)
@@ -222,6 +346,7 @@ client_tcp_open(struct client *c)
 	struct client_ctx	*ctx = c->ctx;
 	const struct addr	*a = &c->tgt->a;
 
+	c->gen++;
 	c->fd = socket(a->ss.ss_family,
 	    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd == -1 || (connect(c->fd, (const struct sockaddr *)&a->ss,

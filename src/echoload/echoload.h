@@ -42,6 +42,12 @@ struct opts {
 	uint64_t	 seed;
 	int		 proxy;		/* PROXY header version; 0: none */
 	struct addr	 proxy_src;	/* the client it names */
+	int		 reconnect;	/* a connection per message */
+	int		 tls;
+	int		 tls_version;	/* 12, 13; 0: either */
+	int		 tls_no_verify;
+	int		 tls_no_resume;
+	const char	*tls_ca, *tls_cert, *tls_key, *tls_name;
 };
 extern struct opts opt;
 

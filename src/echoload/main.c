@@ -25,11 +25,18 @@
 #include "addr.h"
 #include "units.h"
 #include "echoload.h"
+#include "client.h"
 #include "load.h"
 #include "pattern.h"
 #include "report.h"
 
 #define UDP_MAX_MSG	65507		/* the largest UDP payload */
+
+/* Options with no short form. */
+enum {
+	OPT_RECONNECT = 256, OPT_TLS, OPT_TLS_CA, OPT_TLS_CERT, OPT_TLS_KEY,
+	OPT_TLS_NAME, OPT_TLS_NO_VERIFY, OPT_TLS_NO_RESUME, OPT_TLS_VERSION
+};
 
 const char *const mode_names[3] = { "pingpong", "pipeline", "stream" };
 struct opts opt;
@@ -46,7 +53,11 @@ usage(int ex)
 	    "                [-r rate] [--ramp rate] [--timeout duration] "
 	    "[--max-loss percent]\n"
 	    "                [--seed n] [--progress] "
-	    "[--proxy-v1 | --proxy-v2 address] host:port ...\n");
+	    "[--proxy-v1 | --proxy-v2 address] [--reconnect]\n"
+	    "                [--tls [--tls-ca file | --tls-no-verify] "
+	    "[--tls-cert file --tls-key file]\n"
+	    "                [--tls-name name] [--tls-version 1.2|1.3] "
+	    "[--tls-no-resume]] host:port ...\n");
 	exit(ex);
 }
 
@@ -153,6 +164,8 @@ main_ramp(const char *v)
 	return (d);
 }
 
+static void	main_option_long(int, char *[]);
+
 /* Apply option ch from getopt_long; -q goes to *quiet. */
 static void
 main_option(int ch, char *argv[], int *quiet)
@@ -220,6 +233,49 @@ main_option(int ch, char *argv[], int *quiet)
 		break;
 	case 'h':
 		usage(EX_OK);
+	default:
+		main_option_long(ch, argv);
+	}
+}
+
+/* Apply a long option with no short form, or say it is unknown. */
+static void
+main_option_long(int ch, char *argv[])
+{
+	switch (ch) {
+	case OPT_RECONNECT:
+		opt.reconnect = 1;
+		break;
+	case OPT_TLS:
+		opt.tls = 1;
+		break;
+	case OPT_TLS_CA:
+		opt.tls_ca = optarg;
+		break;
+	case OPT_TLS_CERT:
+		opt.tls_cert = optarg;
+		break;
+	case OPT_TLS_KEY:
+		opt.tls_key = optarg;
+		break;
+	case OPT_TLS_NAME:
+		opt.tls_name = optarg;
+		break;
+	case OPT_TLS_NO_VERIFY:
+		opt.tls_no_verify = 1;
+		break;
+	case OPT_TLS_NO_RESUME:
+		opt.tls_no_resume = 1;
+		break;
+	case OPT_TLS_VERSION:
+		if (strcmp(optarg, "1.2") == 0)
+			opt.tls_version = 12;
+		else if (strcmp(optarg, "1.3") == 0)
+			opt.tls_version = 13;
+		else
+			main_usage_error("--tls-version: '%s' must be 1.2 or "
+			    "1.3", optarg);
+		break;
 	case 'V':
 		printf("echoload %s\n", PACKAGE_VERSION);
 		exit(EX_OK);
@@ -253,6 +309,15 @@ main_options(int argc, char *argv[])
 		{ "progress", no_argument, NULL, 'P' },
 		{ "proxy-v1", required_argument, NULL, '1' },
 		{ "proxy-v2", required_argument, NULL, '2' },
+		{ "reconnect", no_argument, NULL, OPT_RECONNECT },
+		{ "tls", no_argument, NULL, OPT_TLS },
+		{ "tls-ca", required_argument, NULL, OPT_TLS_CA },
+		{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
+		{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
+		{ "tls-name", required_argument, NULL, OPT_TLS_NAME },
+		{ "tls-no-verify", no_argument, NULL, OPT_TLS_NO_VERIFY },
+		{ "tls-no-resume", no_argument, NULL, OPT_TLS_NO_RESUME },
+		{ "tls-version", required_argument, NULL, OPT_TLS_VERSION },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
@@ -274,6 +339,30 @@ main_options(int argc, char *argv[])
 	return (quiet);
 }
 
+/* The TLS options: only with --tls, and in pairs where they go so. */
+static void
+main_check_tls(void)
+{
+	if (!opt.tls) {
+		if (opt.tls_ca != NULL || opt.tls_cert != NULL ||
+		    opt.tls_key != NULL || opt.tls_name != NULL ||
+		    opt.tls_no_verify || opt.tls_no_resume ||
+		    opt.tls_version != 0)
+			main_usage_error("the --tls-* options need --tls");
+		return;
+	}
+#ifndef HAVE_OPENSSL
+	main_usage_error("--tls: echoload was built without OpenSSL");
+#endif
+	if (opt.udp)
+		main_usage_error("--tls is for TCP; DTLS is not supported");
+	if ((opt.tls_cert == NULL) != (opt.tls_key == NULL))
+		main_usage_error("--tls-cert and --tls-key go together");
+	if (opt.tls_no_verify && opt.tls_ca != NULL)
+		main_usage_error("--tls-ca and --tls-no-verify are "
+		    "alternatives");
+}
+
 /* Exit with a usage error where options do not go together. */
 static void
 main_check(int argc)
@@ -293,6 +382,11 @@ main_check(int argc)
 		main_usage_error("--rate does not go with stream mode");
 	if (opt.udp && opt.proxy)
 		main_usage_error("a PROXY header is for TCP only");
+	if (opt.reconnect && (opt.udp || opt.mode != MODE_PINGPONG ||
+	    opt.rate > 0))
+		main_usage_error("--reconnect is for TCP ping-pong in closed "
+		    "loop (a connection per message)");
+	main_check_tls();
 	if (opt.threads > opt.connections)
 		opt.threads = opt.connections;
 }
@@ -340,6 +434,8 @@ main(int argc, char *argv[])
 		rc = EX_OSERR;
 		goto targets;
 	}
+	if ((rc = client_tls_setup()) != 0)
+		goto tls;
 	if (load_start() == -1) {
 		rc = EX_OSERR;
 		goto load;
@@ -352,6 +448,8 @@ main(int argc, char *argv[])
 	}
 load:
 	load_free();
+tls:
+	client_tls_cleanup();
 targets:
 	free(opt.targets);
 	return (rc);

@@ -25,7 +25,10 @@
 	X(udp_sent)							\
 	X(udp_lost)							\
 	X(udp_late)							\
-	X(overloaded)
+	X(overloaded)							\
+	X(tls_handshakes)						\
+	X(tls_resumed)							\
+	X(tls_failed)
 
 /* The counters summed over the threads, as plain numbers. */
 struct tally {

@@ -39,6 +39,8 @@ report_failure(const struct tally *s, double loss)
 		return ("echoed data did not match what was sent");
 	if (s->resets > 0)
 		return ("connections were reset or closed");
+	if (s->tls_failed > 0)
+		return ("TLS handshakes failed");
 	if (s->connect_fail > 0)
 		return ("connections failed");
 	if (s->timeouts > 0)
@@ -63,7 +65,7 @@ report_json(const struct report *r, double loss, const char *why)
 	printf("{\"proto\":\"%s\",\"mode\":\"%s\",\"rate\":%.1f,"
 	    "\"connections\":%u,\"threads\":%u,\"size_min\":%zu,"
 	    "\"size_max\":%zu,\"seconds\":%.3f,\"ramp_seconds\":%.3f,"
-	    "\"targets\":[", opt.udp ? "udp" : "tcp",
+	    "\"targets\":[", opt.udp ? "udp" : opt.tls ? "tls" : "tcp",
 	    mode_names[opt.mode], opt.rate, opt.connections,
 	    opt.threads, opt.size_min, opt.size_max, r->secs, r->ramp_secs);
 	for (i = 0; i < opt.ntargets; i++)
@@ -78,7 +80,8 @@ report_json(const struct report *r, double loss, const char *why)
 	    ",\"timed_out\":%" PRIu64 ",\"connect_failed\":%" PRIu64
 	    ",\"overloaded\":%" PRIu64 "},\"udp\":{\"sent\":%" PRIu64
 	    ",\"lost\":%" PRIu64 ",\"late\":%" PRIu64 ",\"loss_percent\""
-	    ":%.4f},\"ok\":%s,\"failure\":%s%s%s}\n", s->conns_up,
+	    ":%.4f},\"tls\":{\"handshakes\":%" PRIu64 ",\"resumed\":%"
+	    PRIu64 ",\"failed\":%" PRIu64 "},\"ok\":%s,\"failure\":%s%s%s}\n", s->conns_up,
 	    s->msgs, (double)s->msgs / r->secs, s->bytes_sent,
 	    s->bytes_recv, (double)s->bytes_recv / r->secs / 1e6,
 	    hist_percentile(h, 50), hist_percentile(h, 90),
@@ -86,7 +89,7 @@ report_json(const struct report *r, double loss, const char *why)
 	    h->count ? h->max : 0, hist_mean(h), h->count,
 	    s->mismatches, s->resets, s->timeouts, s->connect_fail,
 	    s->overloaded, s->udp_sent, s->udp_lost, s->udp_late, loss,
-	    why == NULL ? "true" : "false", why == NULL ? "" : "\"",
+	    s->tls_handshakes, s->tls_resumed, s->tls_failed, why == NULL ? "true" : "false", why == NULL ? "" : "\"",
 	    why == NULL ? "null" : why, why == NULL ? "" : "\"");
 }
 
@@ -98,8 +101,9 @@ report_text(const struct report *r, double loss, const char *why)
 	const struct hist	*h = &r->lat;
 
 	printf("echoload: %s %s%s, %u connections, %u threads, size "
-	    "%zu-%zu, %.2f s (ramp %.2f s)\n", opt.udp ? "udp" : "tcp",
-	    mode_names[opt.mode], opt.rate > 0 ? " open-loop" : "",
+	    "%zu-%zu, %.2f s (ramp %.2f s)\n", opt.udp ? "udp" : opt.tls ?
+	    "tls" : "tcp", mode_names[opt.mode], opt.reconnect ?
+	    " reconnect" : opt.rate > 0 ? " open-loop" : "",
 	    opt.connections, opt.threads, opt.size_min, opt.size_max,
 	    r->secs, r->ramp_secs);
 	printf("connections: %" PRIu64 " up, %" PRIu64 " failed\n",
@@ -117,6 +121,10 @@ report_text(const struct report *r, double loss, const char *why)
 	printf("errors:      %" PRIu64 " mismatched, %" PRIu64 " reset, "
 	    "%" PRIu64 " timed out, %" PRIu64 " overloaded\n",
 	    s->mismatches, s->resets, s->timeouts, s->overloaded);
+	if (opt.tls)
+		printf("tls:         %" PRIu64 " handshakes (%" PRIu64
+		    " resumed), %" PRIu64 " failed\n", s->tls_handshakes,
+		    s->tls_resumed, s->tls_failed);
 	if (opt.udp)
 		printf("udp:         %" PRIu64 " sent, %" PRIu64 " lost "
 		    "(%.3f%%), %" PRIu64 " late\n", s->udp_sent,

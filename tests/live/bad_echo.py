@@ -1,20 +1,34 @@
 """A deliberately broken echo server for testing echoload.
 
-Usage: bad_echo.py MODE   (MODE: corrupt, reorder, close, udp-corrupt,
-udp-drop).  Binds 127.0.0.1 port 0, prints the port on stdout, serves until
-killed."""
+Usage: bad_echo.py MODE [CERT KEY]   (MODE: corrupt, reorder, close,
+udp-corrupt, udp-drop; with CERT and KEY the TCP modes speak TLS).  Binds
+127.0.0.1 port 0, prints the port on stdout, serves until killed."""
 import socket
+import ssl
 import sys
 import threading
 
 mode = sys.argv[1]
+TLS = None
+if len(sys.argv) == 4:
+    TLS = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    TLS.load_cert_chain(sys.argv[2], sys.argv[3])
 
 
 def tcp_client(conn):
     seen = 0
+    if TLS is not None:
+        try:
+            conn = TLS.wrap_socket(conn, server_side=True)
+        except (ssl.SSLError, OSError):
+            conn.close()
+            return
     with conn:
         while True:
-            data = conn.recv(65536)
+            try:
+                data = conn.recv(65536)
+            except (ssl.SSLError, OSError):
+                return
             if not data:
                 return
             if mode == "corrupt" and seen <= 1000 < seen + len(data):
