@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <stddef.h>
 #include <stdatomic.h>
+#include <string.h>
 #include <time.h>
 
 #include <event2/buffer.h>
@@ -164,6 +165,7 @@ metrics_write_groups(struct server *srv, const struct totals *gt,
 {
 	const struct metrics_series	*m;
 	const struct groups		*gs = srv->groups;
+	const char			*label;
 	size_t				 i;
 	unsigned			 g;
 
@@ -172,15 +174,21 @@ metrics_write_groups(struct server *srv, const struct totals *gt,
 		m = &metrics_series[i];
 		if (m->help != NULL)
 			metrics_head(b, m->name, m->type, m->help);
-		for (g = 0; g < gs->n; g++)
-			if (m->proto == TLS ? gs->v[g].proto == CONF_TLS :
-			    gs->v[g].type == m->proto)
-				evbuffer_add_printf(b, "%s{group=\"%s\"%s%s} %"
-				    PRIu64 "\n", m->name, gs->v[g].name,
-				    m->label != NULL ? "," : "",
-				    m->label != NULL ? m->label : "",
-				    *(const uint64_t *)(const void *)
-				    ((const char *)&gt[g] + m->off));
+		for (g = 0; g < gs->n; g++) {
+			if (m->proto == TLS ? gs->v[g].proto != CONF_TLS :
+			    gs->v[g].type != m->proto)
+				continue;
+			/* A TLS group's bytes are its own protocol's. */
+			label = m->label;
+			if (label != NULL && gs->v[g].proto == CONF_TLS &&
+			    strcmp(label, "proto=\"tcp\"") == 0)
+				label = "proto=\"tls\"";
+			evbuffer_add_printf(b, "%s{group=\"%s\"%s%s} %" PRIu64
+			    "\n", m->name, gs->v[g].name,
+			    label != NULL ? "," : "", label != NULL ? label : "",
+			    *(const uint64_t *)(const void *)
+			    ((const char *)&gt[g] + m->off));
+		}
 	}
 }
 

@@ -56,10 +56,15 @@ def test_tls_modes(tlsd, certs, version, args):  # noqa: F811
     conns = rep["connections"]
     assert rep["tls"] == {"handshakes": conns, "resumed": 0, "failed": 0}
     assert rep["bytes_echoed"] > 0
-    # echod saw the same handshakes, all full, and the same bytes.
+    # echod saw the same handshakes, all full, and the same bytes (inside
+    # TLS, under proto "tls"); nothing of it counts as plain TCP.
     key = 'echod_tls_handshakes_total{group="tls",kind="full"}'
-    m = settled(tlsd.mport, key, conns)
+    sent = 'echod_sent_bytes_total{group="tls",proto="tls"}'
+    m = settled(tlsd.mport, sent, rep["bytes_sent"])
     assert m[key] == conns
+    assert m['echod_received_bytes_total{group="tls",proto="tls"}'] == \
+        m[sent] == rep["bytes_sent"]
+    assert m['echod_sent_bytes_total{group="default",proto="tcp"}'] == 0
 
 
 @pytest.mark.parametrize("version", ["1.2", "1.3"])
