@@ -96,13 +96,29 @@ client_send(struct client *c, uint64_t t_us)
 		client_tcp_send(c, m);
 }
 
-/* Deal with messages older than the timeout: lost, or the end of TCP. */
+/*
+ * Deal with what is older than the timeout: a connect or TLS handshake
+ * (failed), or messages (lost, or the end of a TCP connection).
+ */
 void
 client_expire(struct client *c, uint64_t now)
 {
 	struct msg	*m;
 
-	if (c->dead || c->qlen == 0)
+	if (c->dead)
+		return;
+	if (!c->up) {
+		/* Connecting, or in the TLS handshake, for too long. */
+		if (c->t_open > now || now - c->t_open < opt.timeout_ms * 1000)
+			return;
+		if (c->tls_hs)
+			METER_ADD(c->ctx->meter, tls_failed, 1);
+		else
+			METER_ADD(c->ctx->meter, connect_fail, 1);
+		client_close(c);
+		return;
+	}
+	if (c->qlen == 0)
 		return;
 	m = &c->q[c->qhead];
 	if (now - m->t_us < opt.timeout_ms * 1000 || m->t_us > now)
@@ -130,6 +146,11 @@ client_pending(const struct client *c)
 void
 client_finish(struct client *c)
 {
+	/* One still coming up at the end (--reconnect) never sent. */
+	if (!c->dead && !c->up) {
+		client_close(c);
+		return;
+	}
 	client_expire(c, UINT64_MAX / 2);
 	if (c->dead)
 		return;

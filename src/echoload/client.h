@@ -59,6 +59,7 @@ struct client {
 	unsigned		 inflight;	/* UDP: not yet back nor lost */
 	int			 up, dead;
 	unsigned		 gen;		/* connections opened */
+	uint64_t		 t_open;	/* when the last was opened */
 	void			*ssl;		/* --tls: SSL, while open */
 	void			*sess;		/* --tls: SSL_SESSION to offer */
 	int			 tls_hs;	/* --tls: handshake going on */

@@ -347,6 +347,7 @@ client_tcp_open(struct client *c)
 	const struct addr	*a = &c->tgt->a;
 
 	c->gen++;
+	c->t_open = now_us();
 	c->fd = socket(a->ss.ss_family,
 	    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd == -1 || (connect(c->fd, (const struct sockaddr *)&a->ss,

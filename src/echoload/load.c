@@ -284,7 +284,7 @@ load_sleep(long ns)
 static void
 load_ramped(struct load_window *w, const struct tally *s)
 {
-	if (s->conns_up + s->connect_fail < opt.connections &&
+	if (s->conns_up + s->connect_fail + s->tls_failed < opt.connections &&
 	    w->now - w->t0 <= (uint64_t)(1e6 * opt.connections / opt.ramp) +
 	    10000000)
 		return;

@@ -7,8 +7,10 @@ the echo, and bad options."""
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -150,6 +152,24 @@ def test_mtls(start_echod, certs):  # noqa: F811
     key = ('echod_tls_handshake_failures_total{group="tls",'
            'reason="certificate"}')
     assert settled(mport, key, 4)[key] == 4
+
+
+def test_handshake_that_never_ends():
+    # A listener that never accepts: the TCP connect completes in its
+    # backlog, the TLS handshake never does.
+    with socket.socket() as srv:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(8)
+        t0 = time.monotonic()
+        r = echoload("--tls", "--tls-no-verify", "-c", "2", "-d", "2s",
+                     "--timeout", "500ms", "--json",
+                     "127.0.0.1:%d" % srv.getsockname()[1])
+        took = time.monotonic() - t0
+    assert r.returncode == 1, r.stdout + r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["failure"] == "TLS handshakes failed"
+    assert rep["tls"] == {"handshakes": 0, "resumed": 0, "failed": 2}
+    assert took < 10
 
 
 @pytest.fixture
