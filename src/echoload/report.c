@@ -81,7 +81,8 @@ report_json(const struct report *r, double loss, const char *why)
 	    ",\"overloaded\":%" PRIu64 "},\"udp\":{\"sent\":%" PRIu64
 	    ",\"lost\":%" PRIu64 ",\"late\":%" PRIu64 ",\"loss_percent\""
 	    ":%.4f},\"tls\":{\"handshakes\":%" PRIu64 ",\"resumed\":%"
-	    PRIu64 ",\"failed\":%" PRIu64 "},\"ok\":%s,\"failure\":%s%s%s}\n", s->conns_up,
+	    PRIu64 ",\"failed\":%" PRIu64 "},\"ok\":%s,\"failure\":%s%s%s}\n",
+	    s->conns_up,
 	    s->msgs, (double)s->msgs / r->secs, s->bytes_sent,
 	    s->bytes_recv, (double)s->bytes_recv / r->secs / 1e6,
 	    hist_percentile(h, 50), hist_percentile(h, 90),
@@ -89,7 +90,8 @@ report_json(const struct report *r, double loss, const char *why)
 	    h->count ? h->max : 0, hist_mean(h), h->count,
 	    s->mismatches, s->resets, s->timeouts, s->connect_fail,
 	    s->overloaded, s->udp_sent, s->udp_lost, s->udp_late, loss,
-	    s->tls_handshakes, s->tls_resumed, s->tls_failed, why == NULL ? "true" : "false", why == NULL ? "" : "\"",
+	    s->tls_handshakes, s->tls_resumed, s->tls_failed,
+	    why == NULL ? "true" : "false", why == NULL ? "" : "\"",
 	    why == NULL ? "null" : why, why == NULL ? "" : "\"");
 }
 
