@@ -3,9 +3,10 @@
 # them from ECHOD_DEB_DIR), boot a real systemd in a container whose root
 # is a throwaway overlay of this machine's own tree, install them there
 # with apt-get, check that echod.service is enabled, running and echoing
-# on port 7, that a reload keeps it serving, then purge them and check
-# that nothing of theirs is left.  Skipped, saying why, where no container
-# can be booted (it needs root and systemd-nspawn).
+# on port 7, that a reload keeps it serving and that echod.socket can take
+# over, then purge them and check that nothing of theirs is left.  Skipped,
+# saying why, where no container can be booted (it needs root and
+# systemd-nspawn).
 set -u
 srcdir=$(cd "$(dirname "$0")/../.." && pwd)
 py=/usr/bin/python3
@@ -190,6 +191,18 @@ run journalctl --no-pager -u echod.service | grep -q "reloaded /etc/echod.conf" 
 	fail "no reload in the journal"
 netns "$py" "$srcdir/tests/system/nspawn_client.py" echo 7 || fail "echo after the reload"
 
+phase "echod.socket instead, as the README says"
+run systemctl disable --now echod.service >/dev/null 2>&1 || fail "systemctl disable --now echod.service"
+run systemctl enable --now echod.socket >/dev/null 2>&1 || fail "systemctl enable --now echod.socket"
+expect "echod.socket active" "$(run systemctl is-active echod.socket)" active
+expect "echod.service active" "$(run systemctl is-active echod.service)" inactive
+netns "$py" "$srcdir/tests/system/nspawn_client.py" echo 7 || fail "echo through echod.socket"
+expect "echod.service started by its socket" "$(run systemctl is-active echod.service)" active
+run journalctl --no-pager -u echod.service | grep -q "listening on tcp 127.0.0.1:7 (from systemd)" ||
+	fail "echod did not take its sockets from systemd"
+
+# The purge, with the socket enabled and both units running: the package
+# must stop both and remove what enabling them made.
 phase "apt-get purge echod echoload"
 run dpkg -L echod echoload | sort -u >"$T/files"
 run env DEBIAN_FRONTEND=noninteractive apt-get purge -y -q echod echoload \
@@ -211,10 +224,12 @@ done <"$T/files"
 changed=$(diff "$T/before" "$T/after")
 [ -z "$changed" ] || fail "the purge left the tree changed: $changed"
 [ -e "$root/etc/echod.conf" ] && fail "/etc/echod.conf is still there"
-expect "echod.service after the purge" \
-    "$(run systemctl show -p LoadState --value echod.service)" not-found
-expect "echod.socket after the purge" \
-    "$(run systemctl show -p LoadState --value echod.socket)" not-found
+# Gone, and stopped: a unit whose file is removed while it runs stays
+# active, "not-found", until stopped.
+for u in echod.service echod.socket; do
+	expect "$u after the purge" "$(run systemctl show -p LoadState,ActiveState --value "$u" |
+	    paste -sd ' ')" "not-found inactive"
+done
 run pgrep -x echod >/dev/null && fail "echod still runs"
 netns bash -c 'exec 3<>/dev/tcp/127.0.0.1/7' 2>/dev/null && fail "port 7 still answers"
 
