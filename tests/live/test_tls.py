@@ -82,6 +82,10 @@ def tls_config(certs, mport, extra="", server="workers = 2\n"):
 def client_ctx(certs, version=None, cert=None):
     ctx = ssl.create_default_context(cafile=certs["server"][0])
     ctx.load_verify_locations(certs["server2"][0])
+    # Python's contexts may come with OP_IGNORE_UNEXPECTED_EOF (3.11 on
+    # OpenSSL 3 does), which takes a close without close_notify for a clean
+    # one: clear it, so that recv() raises then instead of returning b"".
+    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)
     if version:
         ctx.minimum_version = ctx.maximum_version = version
     if cert:
