@@ -8,6 +8,8 @@
  *   CONN_PAUSED  output reached buffer_limit, or echo is pending with all
  *             connections over memory_limit: stop reading until it drains;
  *   CONN_EOF  the client shut down its side: flush the output, then free;
+ *   CONN_NOTIFYING  (TLS) all echoed, and our close_notify waits for
+ *             room in the socket (tls.c): then free, or linger (draining);
  *   CONN_LINGER  (server draining) all echoed and our FIN sent: wait for
  *             the client's FIN, so that closing never sends a RST that
  *             would destroy echo data still in flight; bytes that still
@@ -59,8 +61,7 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 	if (c->flags & CONN_EOF) {
 		log_debug("conn %d: all echoed after client EOF",
 		    (int)bufferevent_getfd(bev));
-		tls_notify(c);
-		drain_close(c);
+		tls_notify(c, drain_close);
 		return;
 	}
 	if ((c->flags & CONN_PAUSED) && echo_resume(c) == -1)
@@ -142,8 +143,7 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	log_debug("conn %d: closed", fd);
-	tls_notify(c);
-	drain_close(c);
+	tls_notify(c, drain_close);
 }
 
 /*
@@ -326,6 +326,8 @@ conn_free(struct conn *c)
 		event_free(c->ackwait);
 	if (c->deadline != NULL)
 		event_free(c->deadline);
+	if (c->notifywait != NULL)
+		event_free(c->notifywait);
 	TAILQ_REMOVE(&w->conns, c, entry);
 	w->nconns--;
 	STAT_ADD(c->st, conns_active, -1);

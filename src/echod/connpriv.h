@@ -35,6 +35,9 @@ struct conn {
 	int			 proxy;		/* CONN_PROXY: versions taken */
 	uint64_t		 proxy_until_ms; /* CONN_PROXY: the deadline */
 	struct event		*deadline;	/* CONN_HANDSHAKE: its end */
+	struct event		*notifywait;	/* CONN_NOTIFYING: for room, */
+	uint64_t		 notify_until_ms; /* until then, */
+	void			(*notified)(struct conn *); /* then this */
 	unsigned		 flags;
 	union {
 		struct sockaddr		sa;
@@ -50,7 +53,8 @@ struct conn {
 #define CONN_PROXY	0x80	/* waiting for its PROXY header (preamble.c) */
 #define CONN_TLS	0x100	/* on an OpenSSL bufferevent (tls.c) */
 #define CONN_HANDSHAKE	0x200	/* TLS: handshake not yet done */
-#define CONN_NOTIFIED	0x400	/* TLS: our close_notify is sent */
+#define CONN_NOTIFIED	0x400	/* TLS: our close_notify is under way */
+#define CONN_NOTIFYING	0x800	/* TLS: it waits for room in the socket */
 };
 
 void	conn_set_idle_timeout(struct conn *);
@@ -76,7 +80,7 @@ void	preamble_cut(struct conn *);
 
 /* tls.c */
 void	tls_handshake_event(struct conn *, short);
-void	tls_notify(struct conn *);
+void	tls_notify(struct conn *, void (*)(struct conn *));
 int	tls_deadline(struct conn *, uint64_t);
 int	preamble_banner(struct conn *, const struct sockaddr *, socklen_t,
 	    const struct sockaddr *, socklen_t);

@@ -39,6 +39,7 @@
 static int	drain_quiet_left(struct conn *, uint64_t *);
 static int	drain_idle(struct conn *);
 static void	drain_finish(struct conn *);
+static void	drain_linger(struct conn *);
 
 /*
  * How long a draining connection must stay quiet before echod sends its
@@ -154,15 +155,22 @@ drain_late_bytes(struct conn *c, size_t n)
 }
 
 /*
- * Send our FIN after the echoed data, then linger until the client's own
- * FIN (or the shutdown timeout): closing before it would answer anything
- * it still sends with a RST, which also destroys echo data still in
- * flight.  Whatever arrives meanwhile is counted as cut.
+ * Send our FIN after the echoed data (and a TLS connection's close_notify,
+ * which may wait for room: tls_notify), then linger until the client's
+ * own FIN (or the shutdown timeout): closing before it would answer
+ * anything it still sends with a RST, which also destroys echo data still
+ * in flight.  Whatever arrives meanwhile is counted as cut.
  */
 static void
 drain_finish(struct conn *c)
 {
-	tls_notify(c);
+	tls_notify(c, drain_linger);
+}
+
+/* Send our FIN, and linger (drain_finish). */
+static void
+drain_linger(struct conn *c)
+{
 	if (shutdown((int)bufferevent_getfd(c->bev), SHUT_WR) == -1) {
 		conn_free(c);
 		return;
@@ -188,9 +196,11 @@ drain_conn(struct conn *c)
 
 	/*
 	 * One waiting for its PROXY header or its TLS handshake is drained
-	 * once it has it (or closed at its timeout).
+	 * once it has it (or closed at its timeout); one whose close_notify
+	 * waits for room goes on to close when it is out (tls_notify).
 	 */
-	if (c->flags & (CONN_LINGER | CONN_PROXY | CONN_HANDSHAKE))
+	if (c->flags & (CONN_LINGER | CONN_PROXY | CONN_HANDSHAKE |
+	    CONN_NOTIFYING))
 		return;
 	if (c->flags & CONN_EOF) {
 		/* It ends once flushed; only the shutdown timeout cuts it. */
@@ -214,11 +224,12 @@ drain_acked_cb(evutil_socket_t fd, short what, void *arg)
 
 /*
  * Close a connection whose client has closed its side, all of its echo
- * being in our socket.  While draining, first wait (polling) until the
- * client has acknowledged all of it: echod may exit right after, and the
- * kernel resets an orphaned socket with data unacknowledged when TCP
- * memory runs short, which would lose that echo without a trace.  The
- * shutdown timeout bounds the wait.
+ * (and a TLS connection's close_notify: tls_notify comes first) being in
+ * our socket.  While draining, first wait (polling) until the client has
+ * acknowledged all of it: echod may exit right after, and the kernel
+ * resets an orphaned socket with data unacknowledged when TCP memory runs
+ * short, which would lose that echo without a trace.  The shutdown
+ * timeout bounds the wait.
  */
 void
 drain_close(struct conn *c)
@@ -242,7 +253,6 @@ drain_close(struct conn *c)
 	tv = units_timeval(c->ackpoll_ms);
 	if (c->ackwait == NULL) {
 		/* Our FIN now, so that the client sees the end at once. */
-		tls_notify(c);
 		if (!(c->flags & CONN_FIN) && shutdown(fd, SHUT_WR) == 0)
 			c->flags |= CONN_FIN;
 		if (bufferevent_disable(c->bev, EV_READ | EV_WRITE) == -1 ||

@@ -256,10 +256,8 @@ echo_buffered_cb(struct bufferevent *bev, void *arg)
 		return;
 	/* After the client's close_notify (conn.c): all out, we close. */
 	if ((c->flags & CONN_EOF) &&
-	    evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
-		tls_notify(c);
-		drain_close(c);
-	}
+	    evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		tls_notify(c, drain_close);
 }
 
 /*
