@@ -430,6 +430,16 @@ def test_reload_changes_the_certificate(start_echod, certs):
     assert echo_all(old, b"before")
     serial = old.getpeercert()["serialNumber"]
     assert int(serial, 16) == 1001
+    sess = old.session
+
+    def resumed():
+        raw = socket.create_connection(d.tls[0], timeout=10)
+        with ctx.wrap_socket(raw, server_hostname="localhost",
+                             session=sess) as s:
+            assert echo_all(s, b"resumed?")
+            return s.session_reused
+
+    assert resumed()
     # The same listen lines: the listeners stay, with their ports.
     crt2, key2 = certs["server2"]
     text = tls_config(certs, mport)
@@ -443,6 +453,8 @@ def test_reload_changes_the_certificate(start_echod, certs):
         assert echo_all(s, b"after")
     assert echo_all(old, b"the old one goes on")
     old.close()
+    # New ticket keys: a session from before the reload is not resumed.
+    assert not resumed()
     # A bad key keeps the running certificate and says why.
     with open(d.config_path, "w") as f:
         f.write(text.replace(certs["server"][1], certs["rogue"][1]))
