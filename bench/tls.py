@@ -179,19 +179,18 @@ def drive(srv, tls, args, duration, version):
         raise SystemExit("echoload against %s: %s" % (srv.name, err))
     ws = t0 + rep["ramp_seconds"]
     rep["cpu_s"] = (at(samples, ws + rep["seconds"]) - at(samples, ws)) / 1e9
-    # Handshakes are counted over the whole run: their CPU too.
-    rep["cpu_all_s"] = (samples[-1][1] - samples[0][1]) / 1e9
     return rep
 
 
-def figures(rep, unit, dur):
+def figures(rep, unit):
     """(rate, server CPU per unit in microseconds, resumed share)."""
     if unit == "hs":
-        n = rep["tls"]["handshakes"] or rep["connections_up"]
-        rate = n / dur
-        per = rep["cpu_all_s"] * 1e6 / n if n else float("nan")
-        res = rep["tls"]["resumed"] / n if n else 0
-        return rate, per, res
+        # A connection per message: the window's messages are its
+        # connections (and handshakes); the resumed share is the run's.
+        n, hs = rep["messages"], rep["tls"]["handshakes"]
+        per = rep["cpu_s"] * 1e6 / n if n else float("nan")
+        return rep["messages_per_sec"], per, \
+            rep["tls"]["resumed"] / hs if hs else 0
     if unit == "msg":
         n = rep["messages"]
         return rep["messages_per_sec"], rep["cpu_s"] * 1e6 / max(n, 1), None
@@ -248,7 +247,7 @@ def main():
                         s = plain
                     rep = drive(s, tls, args, a.duration, a.version)
                     rows.setdefault((name, label), []).append(
-                        figures(rep, unit, a.duration) + (rep["failure"],))
+                        figures(rep, unit) + (rep["failure"],))
         report(rows, a)
     finally:
         for s in servers:

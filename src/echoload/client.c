@@ -14,6 +14,8 @@
 #include "client.h"
 #include "meter.h"
 
+static void	client_settle(struct client *);
+
 /* A message size from the configured range. */
 uint32_t
 client_size(struct client_ctx *ctx)
@@ -171,6 +173,7 @@ client_up(struct client *c)
 
 	c->up = 1;
 	METER_ADD(c->ctx->meter, conns_up, 1);
+	client_settle(c);
 	if (opt.mode == MODE_STREAM || opt.rate > 0)
 		return;
 	for (i = 0; i < n && !c->dead; i++)
@@ -185,6 +188,19 @@ client_pop(struct client *c)
 	c->qlen--;
 }
 
+/*
+ * Count the client as through its ramp: up, or failed, for the first
+ * time (with --reconnect it comes up many times; the ramp counts once).
+ */
+static void
+client_settle(struct client *c)
+{
+	if (c->settled)
+		return;
+	c->settled = 1;
+	METER_ADD(c->ctx->meter, clients_settled, 1);
+}
+
 /* Close the client's socket for good. */
 void
 client_close(struct client *c)
@@ -192,6 +208,7 @@ client_close(struct client *c)
 	if (c->dead)
 		return;
 	c->dead = 1;
+	client_settle(c);
 	client_tls_end(c, 0);
 	if (c->wev != NULL) {
 		event_free(c->wev);

@@ -58,6 +58,7 @@ struct client {
 	unsigned		 qhead, qlen;
 	unsigned		 inflight;	/* UDP: not yet back nor lost */
 	int			 up, dead;
+	int			 settled;	/* came up, or failed, once */
 	unsigned		 gen;		/* connections opened */
 	uint64_t		 t_open;	/* when the last was opened */
 	void			*ssl;		/* --tls: SSL, while open */

@@ -223,7 +223,11 @@ client_tls_send(struct client *c, const void *p, size_t len)
 	if (len > INT_MAX)
 		len = INT_MAX;
 	r = client_tls_result(c, SSL_write(c->ssl, p, (int)len));
-	return (r == 0 ? -1 : r);
+	if (r == 0) {
+		errno = EPIPE;	/* the server's close_notify */
+		return (-1);
+	}
+	return (r);
 }
 
 /* SSL_read: as recv(2); 0 for the server's close_notify. */

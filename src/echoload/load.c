@@ -280,11 +280,14 @@ load_sleep(long ns)
 		;
 }
 
-/* Open the window once every client is up or failed, or after a while. */
+/*
+ * Open the window once every client has come up or failed (once: with
+ * --reconnect, many times), or after a while.
+ */
 static void
 load_ramped(struct load_window *w, const struct tally *s)
 {
-	if (s->conns_up + s->connect_fail + s->tls_failed < opt.connections &&
+	if (s->clients_settled < opt.connections &&
 	    w->now - w->t0 <= (uint64_t)(1e6 * opt.connections / opt.ramp) +
 	    10000000)
 		return;

@@ -28,7 +28,8 @@
 	X(overloaded)							\
 	X(tls_handshakes)						\
 	X(tls_resumed)							\
-	X(tls_failed)
+	X(tls_failed)							\
+	X(clients_settled)
 
 /* The counters summed over the threads, as plain numbers. */
 struct tally {

@@ -108,6 +108,15 @@ def test_plain_reconnect(echod):
     assert rep["tls"]["handshakes"] == 0
 
 
+def test_reconnect_ramp(echod):
+    # The window opens once every client has come up once, not after as
+    # many connections (each client makes many).
+    r = echoload("--reconnect", "-c", "20", "--ramp", "20", "-d", "500ms",
+                 "--json", target(echod.tcp[0]))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert json.loads(r.stdout)["ramp_seconds"] >= 0.9
+
+
 def test_verification(tlsd, certs):  # noqa: F811
     addr = target(tlsd.tls[0])
     # The CA that signed echod's certificate is not this one.
