@@ -37,6 +37,7 @@ struct conn {
 	struct event		*deadline;	/* CONN_HANDSHAKE: its end */
 	struct event		*notifywait;	/* CONN_NOTIFYING: for room, */
 	uint64_t		 notify_until_ms; /* until then, */
+	int			 notify_outq;	/* its queue at the last look, */
 	void			(*notified)(struct conn *); /* then this */
 	unsigned		 flags;
 	union {

@@ -303,7 +303,9 @@ drain_cut(struct conn *c)
 	if (ioctl(fd, SIOCOUTQ, &q) == 0 && q > 0)
 		lost += (size_t)q - ((c->flags & CONN_FIN) ? 1 : 0);
 	lost += in;
-	STAT_ADD(c->st, tcp_bytes, in);
+	/* Over TLS what the socket held is ciphertext: not data echoed. */
+	if (!(c->flags & CONN_TLS))
+		STAT_ADD(c->st, tcp_bytes, in);
 	if ((lost > 0 || !(c->flags & CONN_FIN)) &&
 	    !(c->flags & CONN_CUT)) {
 		c->flags |= CONN_CUT;

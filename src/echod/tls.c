@@ -26,7 +26,9 @@
  */
 #include "config.h"
 
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <linux/sockios.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -303,9 +305,10 @@ tls_deadline(struct conn *c, uint64_t ms)
 }
 
 /*
- * How long our close_notify may wait for room: the group's idle_timeout,
- * which already bounds a client that does not read its echo (this wait
- * ends as a write of echo does, once the client has read enough); when
+ * How long our close_notify may wait for room while the client reads
+ * nothing: the group's idle_timeout, which already bounds a client that
+ * does not read its echo (each time the socket's queue has shrunk, the
+ * wait starts again, as a write of echo does after each write); when
  * that is 0 (never), handshake_timeout, its bound on TLS's own messages,
  * so that a client that never reads cannot hold its place for ever.  Not
  * shutdown_timeout: it bounds a drain, whose cut ends this wait anyway,
@@ -342,6 +345,26 @@ tls_shutdown(struct conn *c)
 static void	tls_notify_cb(evutil_socket_t, short, void *);
 
 /*
+ * At the end of a wait: if the client has read some of what the socket
+ * held since the last look, give it another tls_notify_ms and return 1;
+ * else 0.  (The socket says it is writable only once a third of its
+ * buffer is free, which a slow reader of a large buffer takes long to
+ * reach.)
+ */
+static int
+tls_notify_progress(struct conn *c)
+{
+	int	 n;
+
+	if (ioctl(bufferevent_getfd(c->bev), SIOCOUTQ, &n) == -1 ||
+	    n >= c->notify_outq)
+		return (0);
+	c->notify_outq = n;
+	c->notify_until_ms = now_ms() + tls_notify_ms(c);
+	return (1);
+}
+
+/*
  * Wait until the socket is writable, or notify_until_ms.  Return 0, or -1
  * if that time has come or the wait cannot be set.
  */
@@ -366,10 +389,12 @@ tls_notify_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn	*c = arg;
 
-	if (what & EV_TIMEOUT)
+	if (what & EV_TIMEOUT) {
+		if (tls_notify_progress(c) && tls_notify_wait(c) == 0)
+			return;
 		log_debug("conn %d: no room for close_notify in time, closing "
 		    "without it", (int)fd);
-	else if (tls_shutdown(c) == 1 && tls_notify_wait(c) == 0)
+	} else if (tls_shutdown(c) == 1 && tls_notify_wait(c) == 0)
 		return;
 	c->flags &= ~CONN_NOTIFYING;
 	c->notified(c);
@@ -400,6 +425,8 @@ tls_notify(struct conn *c, void (*then)(struct conn *))
 	/* OpenSSL's own reads and writes wait too, with their timeouts. */
 	c->notified = then;
 	c->notify_until_ms = now_ms() + tls_notify_ms(c);
+	if (ioctl(bufferevent_getfd(c->bev), SIOCOUTQ, &c->notify_outq) == -1)
+		c->notify_outq = 0;	/* no progress to be seen */
 	if (bufferevent_disable(c->bev, EV_READ | EV_WRITE) == -1 ||
 	    tls_notify_wait(c) == -1) {
 		then(c);
