@@ -183,10 +183,13 @@ echo_direct_cb(struct bufferevent *bev, void *arg)
 			return;
 		}
 	}
+	/*
+	 * What the socket did not take waits in the output.  With nothing
+	 * left there is nothing to limit: the output is only ever added to
+	 * by echo_queue, which looks at the limits itself.
+	 */
 	if (evbuffer_get_length(in) > 0)
 		(void)echo_queue(c);
-	else
-		echo_limits(c);
 }
 
 /*
