@@ -56,29 +56,8 @@ run() { nsenter -t "$leader" -a "$@"; }
 # A command in the container's network namespace only, run from here: the
 # clients are this tree's, not the package's.
 netns() { nsenter -t "$leader" -n "$@"; }
-# The container's PID 1: the child (or grandchild) of systemd-nspawn that
-# runs systemd as PID 1 of another pid namespace (see nspawn.sh).
-is_pid1() {
-	local nspid comm
-	nspid=$(sed -n 's/^NSpid:[[:space:]]*//p' "/proc/$1/status" 2>/dev/null) &&
-	    comm=$(cat "/proc/$1/comm" 2>/dev/null) || return 1
-	case "$nspid" in *[[:space:]]1) ;; *) return 1;; esac
-	[ "$comm" = systemd ] &&
-	    [ "$(readlink "/proc/$1/ns/pid")" != "$(readlink /proc/self/ns/pid)" ]
-}
-container_pid1() {
-	local child pid
-	for child in $(pgrep -P "$ns_pid"); do
-		for pid in "$child" $(pgrep -P "$child"); do
-			is_pid1 "$pid" && { echo "$pid"; return 0; }
-		done
-	done
-	return 1
-}
-container_alive() {
-	[ -n "$ns_pid" ] && [ -n "$leader" ] && kill -0 "$ns_pid" 2>/dev/null &&
-	    is_pid1 "$leader"
-}
+# is_pid1, container_pid1, container_alive
+. "$srcdir/tests/system/container.sh"
 expect() {	# what got expected
 	[ "$2" = "$3" ] || fail "$1 is '$2', expected '$3'"
 }
