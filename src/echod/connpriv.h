@@ -1,7 +1,9 @@
 /*
- * One TCP client's state, private to conn.c (the echo path) and drain.c
- * (its end at shutdown); everything else sees struct conn as opaque
- * (conn.h, drain.h).
+ * One TCP client's state, private to the files of its life: conn.c (its
+ * start, callbacks and free), echo.c (the echo path), preamble.c (the
+ * PROXY header and banner), tls.c and tls_close.c (TLS) and drain.c (its
+ * end at shutdown); everything else sees struct conn as opaque (conn.h,
+ * drain.h).
  */
 #ifndef ECHOD_CONNPRIV_H
 #define ECHOD_CONNPRIV_H
@@ -81,8 +83,10 @@ void	preamble_cut(struct conn *);
 
 /* tls.c */
 void	tls_handshake_event(struct conn *, short);
-void	tls_notify(struct conn *, void (*)(struct conn *));
 int	tls_deadline(struct conn *, uint64_t);
+
+/* tls_close.c */
+void	tls_notify(struct conn *, void (*)(struct conn *));
 int	preamble_banner(struct conn *, const struct sockaddr *, socklen_t,
 	    const struct sockaddr *, socklen_t);
 

@@ -6,29 +6,20 @@
  * the workers.  On a connection: the handshake, under handshake_timeout,
  * counted full or resumed, or failed by reason; then the echo goes through
  * the bufferevent alone (conn.c's buffered path); at the end, our
- * close_notify (tls_notify), and only then the close.
- *
- * The close_notify goes straight to the socket once the output is empty.
- * When the socket has no room for it (a slow reader left the kernel's send
- * buffer full: SSL_shutdown wants to write), the connection waits, its
- * bufferevent stopped, until the socket is writable, for at most
- * tls_notify_ms; then it closes as before, past that time without a
- * close_notify, which leaves the client unable to tell the end from a
- * truncation.  A drain leaves it to that wait; a cut frees it as any other.
+ * close_notify (tls_close.c), and only then the close.
  *
  * libevent 2.1.12's OpenSSL bufferevent needs care, and this file and
  * conn.c take it: on the client's close_notify it stops reading and
  * writing (conn.c enables writing again to flush the echo); it has no call
- * that sends close_notify (tls_notify calls SSL_shutdown once the output
- * is empty, and waits for room itself); and when data and close_notify
+ * that sends close_notify (tls_close.c's tls_notify calls SSL_shutdown
+ * once the output is empty, and waits for room itself); and when data and
+ * close_notify
  * come in one read, it reports EOF before the data reaches the read
  * callback (conn.c echoes what the input holds before it acts on EOF).
  */
 #include "config.h"
 
-#include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <linux/sockios.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -304,137 +295,6 @@ tls_deadline(struct conn *c, uint64_t ms)
 	return (evtimer_add(c->deadline, &tv));
 }
 
-/*
- * How long our close_notify may wait for room while the client reads
- * nothing: the group's idle_timeout, which already bounds a client that
- * does not read its echo (each time the socket's queue has shrunk, the
- * wait starts again, as a write of echo does after each write); when
- * that is 0 (never), handshake_timeout, its bound on TLS's own messages,
- * so that a client that never reads cannot hold its place for ever.  Not
- * shutdown_timeout: it bounds a drain, whose cut ends this wait anyway,
- * and only the main thread may read it.
- */
-static uint64_t
-tls_notify_ms(const struct conn *c)
-{
-	const struct lgroup	*g = conn_group(c);
-
-	return (g->idle_timeout_ms > 0 ? g->idle_timeout_ms :
-	    g->handshake_timeout_ms);
-}
-
-/*
- * Write our close_notify, or what the socket did not take of it.  Return
- * 1 if it wants room, else 0: sent, or never to be (an error, or a wish to
- * read, which SSL_shutdown should not have before its close_notify is out).
- */
-static int
-tls_shutdown(struct conn *c)
-{
-	SSL	*ssl = bufferevent_openssl_get_ssl(c->bev);
-	int	 r;
-
-	ERR_clear_error();
-	if ((r = SSL_shutdown(ssl)) >= 0)
-		return (0);
-	r = SSL_get_error(ssl, r);
-	ERR_clear_error();
-	return (r == SSL_ERROR_WANT_WRITE);
-}
-
-static void	tls_notify_cb(evutil_socket_t, short, void *);
-
-/*
- * At the end of a wait: if the client has read some of what the socket
- * held since the last look, give it another tls_notify_ms and return 1;
- * else 0.  (The socket says it is writable only once a third of its
- * buffer is free, which a slow reader of a large buffer takes long to
- * reach.)
- */
-static int
-tls_notify_progress(struct conn *c)
-{
-	int	 n;
-
-	if (ioctl(bufferevent_getfd(c->bev), SIOCOUTQ, &n) == -1 ||
-	    n >= c->notify_outq)
-		return (0);
-	c->notify_outq = n;
-	c->notify_until_ms = now_ms() + tls_notify_ms(c);
-	return (1);
-}
-
-/*
- * Wait until the socket is writable, or notify_until_ms.  Return 0, or -1
- * if that time has come or the wait cannot be set.
- */
-static int
-tls_notify_wait(struct conn *c)
-{
-	struct timeval	 tv;
-	uint64_t	 now = now_ms();
-
-	if (now >= c->notify_until_ms)
-		return (-1);
-	tv = units_timeval(c->notify_until_ms - now);
-	if (c->notifywait == NULL && (c->notifywait = event_new(c->w->base,
-	    bufferevent_getfd(c->bev), EV_WRITE, tls_notify_cb, c)) == NULL)
-		return (-1);
-	return (event_add(c->notifywait, &tv));
-}
-
-/* Event callback: room in the socket for our close_notify, or time up. */
-static void
-tls_notify_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct conn	*c = arg;
-
-	if (what & EV_TIMEOUT) {
-		if (tls_notify_progress(c) && tls_notify_wait(c) == 0)
-			return;
-		log_debug("conn %d: no room for close_notify in time, closing "
-		    "without it", (int)fd);
-	} else if (tls_shutdown(c) == 1 && tls_notify_wait(c) == 0)
-		return;
-	c->flags &= ~CONN_NOTIFYING;
-	c->notified(c);
-}
-
-/*
- * Send our close_notify, once, after all the echo, then hand c to then
- * (drain_close, or the drain's FIN), which takes it over: at once, or
- * when the socket had no room, once it is out or its time is up
- * (tls_notify_cb).  A call while c waits (CONN_NOTIFYING), from a callback
- * already due, leaves c to that wait.
- */
-void
-tls_notify(struct conn *c, void (*then)(struct conn *))
-{
-	if (c->flags & CONN_NOTIFYING)
-		return;
-	if (!(c->flags & CONN_TLS) || (c->flags & CONN_NOTIFIED) ||
-	    bufferevent_openssl_get_ssl(c->bev) == NULL) {
-		then(c);
-		return;
-	}
-	c->flags |= CONN_NOTIFIED;
-	if (tls_shutdown(c) == 0) {
-		then(c);
-		return;
-	}
-	/* OpenSSL's own reads and writes wait too, with their timeouts. */
-	c->notified = then;
-	c->notify_until_ms = now_ms() + tls_notify_ms(c);
-	if (ioctl(bufferevent_getfd(c->bev), SIOCOUTQ, &c->notify_outq) == -1)
-		c->notify_outq = 0;	/* no progress to be seen */
-	if (bufferevent_disable(c->bev, EV_READ | EV_WRITE) == -1 ||
-	    tls_notify_wait(c) == -1) {
-		then(c);
-		return;
-	}
-	c->flags |= CONN_NOTIFYING;
-}
-
 #else	/* !HAVE_OPENSSL */
 
 void *
@@ -466,12 +326,6 @@ void
 tls_handshake_event(struct conn *c, short what)
 {
 	conn_free(c);
-}
-
-void
-tls_notify(struct conn *c, void (*then)(struct conn *))
-{
-	then(c);
 }
 
 int

@@ -1,8 +1,9 @@
 /*
- * TLS (tls.c): one SSL_CTX per TLS listener group, shared by the workers
- * (OpenSSL 3 allows it, and session tickets then resume on any worker),
- * and each connection's handshake and close_notify on libevent's OpenSSL
- * bufferevents.  Built without OpenSSL, every function fails.
+ * TLS (tls.c, and tls_close.c for the close_notify): one SSL_CTX per TLS
+ * listener group, shared by the workers (OpenSSL 3 allows it, and session
+ * tickets then resume on any worker), and each connection's handshake and
+ * close_notify on libevent's OpenSSL bufferevents.  Built without OpenSSL,
+ * every function fails.
  */
 #ifndef ECHOD_TLS_H
 #define ECHOD_TLS_H
