@@ -185,8 +185,9 @@ echo_direct_cb(struct bufferevent *bev, void *arg)
 	}
 	/*
 	 * What the socket did not take waits in the output.  With nothing
-	 * left there is nothing to limit: the output is only ever added to
-	 * by echo_queue, which looks at the limits itself.
+	 * left there is nothing to limit: echo goes into the output only by
+	 * echo_queue, which looks at the limits itself (the banner, a line,
+	 * by conn_queue).
 	 */
 	if (evbuffer_get_length(in) > 0)
 		(void)echo_queue(c);

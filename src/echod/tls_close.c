@@ -4,8 +4,9 @@
  * empty.  When the socket has no room for it (a slow reader left the
  * kernel's send buffer full: SSL_shutdown wants to write), the connection
  * waits, its bufferevent stopped, until the socket is writable, for as
- * long as the client goes on reading and at most tls_notify_ms after it
- * stops; then it closes as before, past that time without a close_notify,
+ * long as the client goes on taking data (its socket queue shrinks,
+ * looked at every second) and tls_notify_ms after it stops; then it
+ * closes as before, past that time without a close_notify,
  * which leaves the client unable to tell the end from a truncation.  A
  * drain leaves it to that wait; a cut frees it as any other.
  */
@@ -32,6 +33,8 @@
 #include "worker.h"
 
 #ifdef HAVE_OPENSSL
+
+#define TLS_NOTIFY_LOOK_MS	1000	/* how often the queue is looked at */
 
 /*
  * How long our close_notify may wait for room while the client reads
@@ -74,11 +77,12 @@ tls_shutdown(struct conn *c)
 static void	tls_notify_cb(evutil_socket_t, short, void *);
 
 /*
- * At the end of a wait: if the client has read some of what the socket
- * held since the last look, give it another tls_notify_ms and return 1;
- * else 0.  (The socket says it is writable only once a third of its
- * buffer is free, which a slow reader of a large buffer takes long to
- * reach.)
+ * Look at the socket's queue: if the client has taken some of it since
+ * the last look, give it another tls_notify_ms from now.  (The socket
+ * says it is writable only once a third of its buffer is free, which a
+ * slow reader of a large buffer takes long to reach; the queue shrinks
+ * as the client's kernel acknowledges, which stops once the client's own
+ * buffer is full and it does not read.)  Return 1 if it shrank, else 0.
  */
 static int
 tls_notify_progress(struct conn *c)
@@ -94,33 +98,40 @@ tls_notify_progress(struct conn *c)
 }
 
 /*
- * Wait until the socket is writable, or notify_until_ms.  Return 0, or -1
- * if that time has come or the wait cannot be set.
+ * Wait until the socket is writable, or the next look at its queue (at
+ * most TLS_NOTIFY_LOOK_MS away, and never past notify_until_ms).  Return
+ * 0, or -1 if that time has come or the wait cannot be set.
  */
 static int
 tls_notify_wait(struct conn *c)
 {
 	struct timeval	 tv;
-	uint64_t	 now = now_ms();
+	uint64_t	 now = now_ms(), left;
 
 	if (now >= c->notify_until_ms)
 		return (-1);
-	tv = units_timeval(c->notify_until_ms - now);
+	left = c->notify_until_ms - now;
+	tv = units_timeval(left < TLS_NOTIFY_LOOK_MS ? left :
+	    TLS_NOTIFY_LOOK_MS);
 	if (c->notifywait == NULL && (c->notifywait = event_new(c->w->base,
 	    bufferevent_getfd(c->bev), EV_WRITE, tls_notify_cb, c)) == NULL)
 		return (-1);
 	return (event_add(c->notifywait, &tv));
 }
 
-/* Event callback: room in the socket for our close_notify, or time up. */
+/*
+ * Event callback: room in the socket for our close_notify, or a look at
+ * its queue.  A small write may go in before the socket says writable, so
+ * each time the client has taken some, try again.
+ */
 static void
 tls_notify_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn	*c = arg;
 
-	if (what & EV_TIMEOUT) {
-		if (tls_notify_progress(c) && tls_notify_wait(c) == 0)
-			return;
+	if ((what & EV_TIMEOUT) && !tls_notify_progress(c)) {
+		if (tls_notify_wait(c) == 0)
+			return;		/* not yet its time */
 		log_debug("conn %d: no room for close_notify in time, closing "
 		    "without it", (int)fd);
 	} else if (tls_shutdown(c) == 1 && tls_notify_wait(c) == 0)

@@ -48,7 +48,11 @@ cleanup() {
 		echo "deb.sh: cannot unmount $root; leaving $T" >&2
 		return
 	fi
-	mountpoint -q "$T/rw" && umount "$T/rw"
+	# A lazily detached overlay may still pin its upper layer a while.
+	if mountpoint -q "$T/rw" && ! umount "$T/rw" && ! umount -l "$T/rw"; then
+		echo "deb.sh: cannot unmount $T/rw; leaving $T" >&2
+		return
+	fi
 	rm -rf --one-file-system "$T"
 }
 trap cleanup EXIT
@@ -88,10 +92,10 @@ echo "$echod_deb $echoload_deb"
 # host's root directory; --volatile=yes leaves /usr read-only and /etc and
 # /var empty, with no dpkg database.)
 phase "booting a container over an overlay of /"
-mkdir "$T/rw" "$root" &&
-    mount -t tmpfs -o mode=0755 echod-deb "$T/rw" &&
-    mkdir "$T/rw/upper" "$T/rw/work" ||
+mkdir "$T/rw" "$root" || fail "cannot make $T/rw and $root"
+mount -t tmpfs -o mode=0755 echod-deb "$T/rw" ||
 	skip "this machine cannot mount a tmpfs (no CAP_SYS_ADMIN?)"
+mkdir "$T/rw/upper" "$T/rw/work" || fail "cannot make the overlay's layers"
 mount -t overlay echod-deb -o "lowerdir=/,upperdir=$T/rw/upper,workdir=$T/rw/work" "$root" ||
 	skip "this machine cannot mount an overlay over /"
 systemd-id128 new >"$root/etc/machine-id"
