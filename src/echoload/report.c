@@ -54,45 +54,101 @@ report_failure(const struct tally *s, double loss)
 	return (NULL);
 }
 
-/* Print the report as one JSON object. */
+/*
+ * The JSON report, described once: a line a key, in the order printed
+ * (echoload(1) lists them so), with how its value is written: S a string,
+ * U a whole number, F a number with p decimals, A the targets, B true or
+ * false, N a string or null; O opens an object, E closes it.  The values
+ * are expressions over r, s (the tally), h (the latencies), loss and why.
+ */
+#define REPORT_JSON(S, U, F, A, B, N, O, E)				\
+	S(proto, opt.udp ? "udp" : opt.tls ? "tls" : "tcp")		\
+	S(mode, mode_names[opt.mode])					\
+	F(rate, 1, opt.rate)						\
+	U(connections, opt.connections)					\
+	U(threads, opt.threads)						\
+	U(size_min, opt.size_min)					\
+	U(size_max, opt.size_max)					\
+	F(seconds, 3, r->secs)						\
+	F(ramp_seconds, 3, r->ramp_secs)				\
+	A(targets)							\
+	U(connections_up, s->conns_up)					\
+	U(messages, s->msgs)						\
+	F(messages_per_sec, 1, (double)s->msgs / r->secs)		\
+	U(bytes_sent, s->bytes_sent)					\
+	U(bytes_echoed, s->bytes_recv)					\
+	F(mb_per_sec, 3, (double)s->bytes_recv / r->secs / 1e6)	\
+	O(latency_us)							\
+		U(p50, hist_percentile(h, 50))				\
+		U(p90, hist_percentile(h, 90))				\
+		U(p99, hist_percentile(h, 99))				\
+		U(p999, hist_percentile(h, 99.9))			\
+		U(max, h->count ? h->max : 0)				\
+		F(mean, 1, hist_mean(h))				\
+		U(count, h->count)					\
+	E()								\
+	O(errors)							\
+		U(mismatched, s->mismatches)				\
+		U(reset, s->resets)					\
+		U(timed_out, s->timeouts)				\
+		U(connect_failed, s->connect_fail)			\
+		U(overloaded, s->overloaded)				\
+	E()								\
+	O(udp)								\
+		U(sent, s->udp_sent)					\
+		U(lost, s->udp_lost)					\
+		U(late, s->udp_late)					\
+		F(loss_percent, 4, loss)				\
+	E()								\
+	O(tls)								\
+		U(handshakes, s->tls_handshakes)			\
+		U(resumed, s->tls_resumed)				\
+		U(failed, s->tls_failed)				\
+	E()								\
+	B(ok, why == NULL)						\
+	N(failure, why)
+
+/* Write the key of a member, after a comma unless it is the first. */
+static void
+json_key(int *first, const char *key)
+{
+	printf("%s\"%s\":", *first ? "" : ",", key);
+	*first = 0;
+}
+
+/* Print the report as one JSON object on one line (REPORT_JSON). */
 static void
 report_json(const struct report *r, double loss, const char *why)
 {
 	const struct tally	*s = &r->s;
 	const struct hist	*h = &r->lat;
 	size_t			 i;
+	int			 first = 1;
 
-	printf("{\"proto\":\"%s\",\"mode\":\"%s\",\"rate\":%.1f,"
-	    "\"connections\":%u,\"threads\":%u,\"size_min\":%zu,"
-	    "\"size_max\":%zu,\"seconds\":%.3f,\"ramp_seconds\":%.3f,"
-	    "\"targets\":[", opt.udp ? "udp" : opt.tls ? "tls" : "tcp",
-	    mode_names[opt.mode], opt.rate, opt.connections,
-	    opt.threads, opt.size_min, opt.size_max, r->secs, r->ramp_secs);
-	for (i = 0; i < opt.ntargets; i++)
-		printf("%s\"%s\"", i ? "," : "", opt.targets[i].name);
-	printf("],\"connections_up\":%" PRIu64 ",\"messages\":%"
-	    PRIu64 ",\"messages_per_sec\":%.1f,\"bytes_sent\":%"
-	    PRIu64 ",\"bytes_echoed\":%" PRIu64 ",\"mb_per_sec\":%.3f,"
-	    "\"latency_us\":{\"p50\":%" PRIu64 ",\"p90\":%" PRIu64
-	    ",\"p99\":%" PRIu64 ",\"p999\":%" PRIu64 ",\"max\":%" PRIu64
-	    ",\"mean\":%.1f,\"count\":%" PRIu64 "},\"errors\":{"
-	    "\"mismatched\":%" PRIu64 ",\"reset\":%" PRIu64
-	    ",\"timed_out\":%" PRIu64 ",\"connect_failed\":%" PRIu64
-	    ",\"overloaded\":%" PRIu64 "},\"udp\":{\"sent\":%" PRIu64
-	    ",\"lost\":%" PRIu64 ",\"late\":%" PRIu64 ",\"loss_percent\""
-	    ":%.4f},\"tls\":{\"handshakes\":%" PRIu64 ",\"resumed\":%"
-	    PRIu64 ",\"failed\":%" PRIu64 "},\"ok\":%s,\"failure\":%s%s%s}\n",
-	    s->conns_up,
-	    s->msgs, (double)s->msgs / r->secs, s->bytes_sent,
-	    s->bytes_recv, (double)s->bytes_recv / r->secs / 1e6,
-	    hist_percentile(h, 50), hist_percentile(h, 90),
-	    hist_percentile(h, 99), hist_percentile(h, 99.9),
-	    h->count ? h->max : 0, hist_mean(h), h->count,
-	    s->mismatches, s->resets, s->timeouts, s->connect_fail,
-	    s->overloaded, s->udp_sent, s->udp_lost, s->udp_late, loss,
-	    s->tls_handshakes, s->tls_resumed, s->tls_failed,
-	    why == NULL ? "true" : "false", why == NULL ? "" : "\"",
-	    why == NULL ? "null" : why, why == NULL ? "" : "\"");
+#define J_S(k, v)	json_key(&first, #k); printf("\"%s\"", (v));
+#define J_U(k, v)	json_key(&first, #k); printf("%" PRIu64, (uint64_t)(v));
+#define J_F(k, p, v)	json_key(&first, #k); printf("%.*f", (p), (double)(v));
+#define J_A(k)		json_key(&first, #k); putchar('[');		\
+	for (i = 0; i < opt.ntargets; i++)				\
+		printf("%s\"%s\"", i ? "," : "", opt.targets[i].name);	\
+	putchar(']');
+#define J_B(k, v)	json_key(&first, #k); fputs((v) ? "true" : "false", \
+	stdout);
+#define J_N(k, v)	json_key(&first, #k); if ((v) == NULL)		\
+	fputs("null", stdout); else printf("\"%s\"", (v));
+#define J_O(k)		json_key(&first, #k); putchar('{'); first = 1;
+#define J_E()		putchar('}'); first = 0;
+	putchar('{');
+	REPORT_JSON(J_S, J_U, J_F, J_A, J_B, J_N, J_O, J_E)
+	fputs("}\n", stdout);
+#undef J_S
+#undef J_U
+#undef J_F
+#undef J_A
+#undef J_B
+#undef J_N
+#undef J_O
+#undef J_E
 }
 
 /* Print the report as text, a line a subject. */
