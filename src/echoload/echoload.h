@@ -43,6 +43,7 @@ struct opts {
 	int		 proxy;		/* PROXY header version; 0: none */
 	struct addr	 proxy_src;	/* the client it names */
 	int		 reconnect;	/* a connection per message */
+	const char	*hgrm;		/* --hgrm: the latencies' file */
 	int		 tls;
 	int		 tls_version;	/* 12, 13; 0: either */
 	int		 tls_no_verify;

@@ -1,6 +1,9 @@
 /* The latency histogram of echoload.  A pure leaf, tested from values. */
 #include "config.h"
 
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "hist.h"
@@ -119,4 +122,49 @@ double
 hist_mean(const struct hist *h)
 {
 	return (h->count == 0 ? 0.0 : (double)h->sum / (double)h->count);
+}
+
+/*
+ * Write the distribution in HdrHistogram's .hgrm text form, as wrk2 and
+ * HdrHistogram's plotter read it: a row for each bucket that holds values
+ * (its top, never above the largest value, in milliseconds; the share of
+ * values at or below it; their count; 1/(1-share)), then the mean, the
+ * standard deviation (from the buckets' middles), the largest value and
+ * the count.  A row's value is what hist_percentile gives for any
+ * percentile from the row before's share (exclusive) to its own.  Return
+ * 0, or -1 if writing failed.
+ */
+int
+hist_write_hgrm(const struct hist *h, FILE *f)
+{
+	uint64_t	 seen = 0, v;
+	double		 share, mid, var = 0, mean = hist_mean(h);
+	unsigned	 i;
+
+	fprintf(f, "%12s %14s %10s %14s\n\n", "Value", "Percentile",
+	    "TotalCount", "1/(1-Percentile)");
+	for (i = 0; i < HIST_NBUCKETS; i++) {
+		if (h->b[i] == 0)
+			continue;
+		seen += h->b[i];
+		v = hist_bucket_high(i);
+		if (v > h->max)
+			v = h->max;
+		mid = ((double)hist_bucket_low(i) + (double)v) / 2;
+		var += (double)h->b[i] * (mid - mean) * (mid - mean);
+		share = (double)seen / (double)h->count;
+		if (seen < h->count)
+			fprintf(f, "%12.3f %2.12f %10" PRIu64 " %14.2f\n",
+			    (double)v / 1000, share, seen, 1 / (1 - share));
+		else
+			fprintf(f, "%12.3f %2.12f %10" PRIu64 "\n",
+			    (double)v / 1000, share, seen);
+	}
+	fprintf(f, "#[Mean    = %12.3f, StdDeviation   = %12.3f]\n"
+	    "#[Max     = %12.3f, Total count    = %12" PRIu64 "]\n"
+	    "#[Buckets = %12u, SubBuckets     = %12u]\n", mean / 1000,
+	    h->count ? sqrt(var / (double)h->count) / 1000 : 0.0,
+	    (double)(h->count ? h->max : 0) / 1000, h->count,
+	    HIST_NBUCKETS / HIST_SUB, HIST_SUB);
+	return (ferror(f) ? -1 : 0);
 }

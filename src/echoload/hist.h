@@ -6,6 +6,7 @@
 #define ECHOD_HIST_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #define HIST_SUB_BITS	5
 #define HIST_SUB	(1u << HIST_SUB_BITS)
@@ -27,5 +28,6 @@ double		hist_mean(const struct hist *);
 unsigned	hist_bucket(uint64_t);
 uint64_t	hist_bucket_low(unsigned);
 uint64_t	hist_bucket_high(unsigned);
+int		hist_write_hgrm(const struct hist *, FILE *);
 
 #endif

@@ -35,7 +35,8 @@
 /* Options with no short form. */
 enum {
 	OPT_RECONNECT = 256, OPT_TLS, OPT_TLS_CA, OPT_TLS_CERT, OPT_TLS_KEY,
-	OPT_TLS_NAME, OPT_TLS_NO_VERIFY, OPT_TLS_NO_RESUME, OPT_TLS_VERSION
+	OPT_TLS_NAME, OPT_TLS_NO_VERIFY, OPT_TLS_NO_RESUME, OPT_TLS_VERSION,
+	OPT_HGRM
 };
 
 const char *const mode_names[3] = { "pingpong", "pipeline", "stream" };
@@ -52,8 +53,9 @@ usage(int ex)
 	    "[-k depth]\n"
 	    "                [-r rate] [--ramp rate] [--timeout duration] "
 	    "[--max-loss percent]\n"
-	    "                [--seed n] [--progress] "
-	    "[--proxy-v1 | --proxy-v2 address] [--reconnect]\n"
+	    "                [--seed n] [--progress] [--hgrm file] "
+	    "[--reconnect]\n"
+	    "                [--proxy-v1 | --proxy-v2 address]\n"
 	    "                [--tls [--tls-ca file | --tls-no-verify] "
 	    "[--tls-cert file --tls-key file]\n"
 	    "                [--tls-name name] [--tls-version 1.2|1.3] "
@@ -246,6 +248,9 @@ main_option_long(int ch, char *argv[])
 	case OPT_RECONNECT:
 		opt.reconnect = 1;
 		break;
+	case OPT_HGRM:
+		opt.hgrm = optarg;
+		break;
 	case OPT_TLS:
 		opt.tls = 1;
 		break;
@@ -310,6 +315,7 @@ main_options(int argc, char *argv[])
 		{ "proxy-v1", required_argument, NULL, '1' },
 		{ "proxy-v2", required_argument, NULL, '2' },
 		{ "reconnect", no_argument, NULL, OPT_RECONNECT },
+		{ "hgrm", required_argument, NULL, OPT_HGRM },
 		{ "tls", no_argument, NULL, OPT_TLS },
 		{ "tls-ca", required_argument, NULL, OPT_TLS_CA },
 		{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
@@ -420,7 +426,8 @@ int
 main(int argc, char *argv[])
 {
 	struct report	 r;
-	int		 quiet, rc;
+	FILE		*hgrm = NULL;
+	int		 quiet, rc, werr;
 
 	quiet = main_options(argc, argv);
 	main_check(argc);
@@ -432,6 +439,13 @@ main(int argc, char *argv[])
 	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
 		fprintf(stderr, "echoload: cannot ignore SIGPIPE\n");
 		rc = EX_OSERR;
+		goto targets;
+	}
+	/* Before the run, so that a file that cannot be made costs none. */
+	if (opt.hgrm != NULL && (hgrm = fopen(opt.hgrm, "w")) == NULL) {
+		fprintf(stderr, "echoload: --hgrm %s: %s\n", opt.hgrm,
+		    strerror(errno));
+		rc = EX_CANTCREAT;
 		goto targets;
 	}
 	if ((rc = client_tls_setup()) != 0)
@@ -446,11 +460,24 @@ main(int argc, char *argv[])
 		    strerror(errno));
 		rc = EX_IOERR;
 	}
+	if (hgrm != NULL) {
+		werr = hist_write_hgrm(&r.lat, hgrm);
+		if (fclose(hgrm) == EOF)
+			werr = -1;
+		hgrm = NULL;
+		if (werr == -1) {
+			fprintf(stderr, "echoload: --hgrm %s: cannot write\n",
+			    opt.hgrm);
+			rc = EX_IOERR;
+		}
+	}
 load:
 	load_free();
 tls:
 	client_tls_cleanup();
 targets:
+	if (hgrm != NULL)
+		fclose(hgrm);
 	free(opt.targets);
 	return (rc);
 }

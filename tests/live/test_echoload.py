@@ -1,6 +1,7 @@
 """Live tests of echoload against the real echod, and against a broken
 echo server that it must catch."""
 import json
+import math
 import os
 import subprocess
 import sys
@@ -77,6 +78,37 @@ def test_text_report(echod):
                  "errors:      0 mismatched", "result:      OK"):
         assert word in r.stdout
     assert r.stderr == ""          # no progress line unless on a terminal
+
+
+def test_hgrm_matches_the_report(echod, tmp_path):
+    """--hgrm's rows give back the report's percentiles: the first row
+    whose count reaches ceil(p% of all) holds the p-th percentile."""
+    path = tmp_path / "lat.hgrm"
+    r = echoload("-d", "1s", "-c", "8", "-s", "1-2000", "--json", "--hgrm",
+                 str(path), target(echod.tcp[0]))
+    assert r.returncode == 0, r.stdout + r.stderr
+    lat = json.loads(r.stdout)["latency_us"]
+    rows = []
+    for line in path.read_text().splitlines()[2:]:
+        if line.startswith("#"):
+            break
+        f = line.split()
+        rows.append((round(float(f[0]) * 1000), float(f[1]), int(f[2])))
+    assert rows and rows[-1][2] == lat["count"] and rows[-1][1] == 1.0
+    assert rows[-1][0] == lat["max"]
+    assert [x[2] for x in rows] == sorted({x[2] for x in rows})
+    for key, p in (("p50", 50), ("p90", 90), ("p99", 99), ("p999", 99.9)):
+        rank = max(1, math.ceil(p / 100 * lat["count"] - 1e-9))
+        assert next(v for v, _, n in rows if n >= rank) == lat[key], key
+    assert "#[Max     = %12.3f, Total count    = %12d]" % (
+        lat["max"] / 1000, lat["count"]) in path.read_text()
+
+
+def test_hgrm_file_that_cannot_be_made():
+    r = echoload("--hgrm", "/nonexistent/dir/lat.hgrm", "-d", "1s",
+                 "127.0.0.1:9")
+    assert r.returncode == 73
+    assert "--hgrm /nonexistent/dir/lat.hgrm: No such file" in r.stderr
 
 
 @pytest.fixture

@@ -1,10 +1,13 @@
-/* Unit tests for hist.c: buckets, percentiles, merging. */
+/* Unit tests for hist.c: buckets, percentiles, merging, the .hgrm form. */
 #include "config.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -100,6 +103,35 @@ test_merge(void **state)
 	assert_int_equal(h.min, 3);
 }
 
+/*
+ * The .hgrm form: a row per bucket holding values, in milliseconds, with
+ * the share and count at or below; the last row without 1/(1-share); a
+ * footer with mean, largest value and count.
+ */
+static void
+test_hgrm(void **state)
+{
+	char	*text = NULL;
+	size_t	 len = 0;
+	FILE	*f;
+	int	 i;
+
+	hist_init(&h);
+	for (i = 0; i < 3; i++)
+		hist_add(&h, 10);	/* exact below 32 */
+	hist_add(&h, 20);
+	assert_non_null(f = open_memstream(&text, &len));
+	assert_int_equal(hist_write_hgrm(&h, f), 0);
+	assert_int_equal(fclose(f), 0);
+	assert_non_null(strstr(text, "       Value     Percentile "
+	    "TotalCount 1/(1-Percentile)\n\n"));
+	assert_non_null(strstr(text, "\n       0.010 0.750000000000          3"
+	    "           4.00\n       0.020 1.000000000000          4\n#[Mean"
+	    "    =        0.013, StdDeviation   =        0.004]\n#[Max     =  "
+	    "      0.020, Total count    =            4]\n"));
+	free(text);
+}
+
 int
 main(void)
 {
@@ -107,6 +139,7 @@ main(void)
 		cmocka_unit_test(test_buckets_cover_every_value),
 		cmocka_unit_test(test_percentiles),
 		cmocka_unit_test(test_merge),
+		cmocka_unit_test(test_hgrm),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
