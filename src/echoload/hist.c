@@ -101,7 +101,7 @@ hist_percentile(const struct hist *h, double p)
 	/* ceil(p% of count), forgiving the rounding of p / 100. */
 	r = p / 100.0 * (double)h->count;
 	rank = (uint64_t)r;
-	if ((double)rank < r - 1e-9)
+	if ((double)rank < r - r * 1e-12)
 		rank++;
 	if (rank == 0)
 		rank = 1;
@@ -125,14 +125,17 @@ hist_mean(const struct hist *h)
 }
 
 /*
- * Write the distribution in HdrHistogram's .hgrm text form, as wrk2 and
- * HdrHistogram's plotter read it: a row for each bucket that holds values
- * (its top, never above the largest value, in milliseconds; the share of
- * values at or below it; their count; 1/(1-share)), then the mean, the
- * standard deviation (from the buckets' middles), the largest value and
- * the count.  A row's value is what hist_percentile gives for any
- * percentile from the row before's share (exclusive) to its own.  Return
- * 0, or -1 if writing failed.
+ * Write the distribution in the text form of HdrHistogram's
+ * outputPercentileDistribution, which HdrHistogram's plotter reads: a row
+ * for each bucket that holds values (its top, never above the largest
+ * value, in milliseconds; the share of values at or below it; their
+ * count; 1/(1-share)), the largest value once more just short of 100%
+ * (the plotter draws only four-column rows) and at 100%, then the mean,
+ * the standard deviation (from the buckets' middles), the largest value,
+ * the count and the histogram's shape in HdrHistogram's terms.  For a
+ * percentile from 0 (exclusive) to 100, hist_percentile gives the value
+ * of the first row whose count reaches its rank.  Return 0, or -1 if
+ * writing failed.
  */
 int
 hist_write_hgrm(const struct hist *h, FILE *f)
@@ -153,18 +156,25 @@ hist_write_hgrm(const struct hist *h, FILE *f)
 		mid = ((double)hist_bucket_low(i) + (double)v) / 2;
 		var += (double)h->b[i] * (mid - mean) * (mid - mean);
 		share = (double)seen / (double)h->count;
-		if (seen < h->count)
+		if (seen == h->count) {
+			/*
+			 * The plotter draws only rows of four columns: the
+			 * largest value once more just short of 100%.
+			 */
+			share = 1 - 0.5 / (double)h->count;
 			fprintf(f, "%12.3f %2.12f %10" PRIu64 " %14.2f\n",
 			    (double)v / 1000, share, seen, 1 / (1 - share));
-		else
 			fprintf(f, "%12.3f %2.12f %10" PRIu64 "\n",
-			    (double)v / 1000, share, seen);
+			    (double)v / 1000, 1.0, seen);
+		} else
+			fprintf(f, "%12.3f %2.12f %10" PRIu64 " %14.2f\n",
+			    (double)v / 1000, share, seen, 1 / (1 - share));
 	}
 	fprintf(f, "#[Mean    = %12.3f, StdDeviation   = %12.3f]\n"
 	    "#[Max     = %12.3f, Total count    = %12" PRIu64 "]\n"
 	    "#[Buckets = %12u, SubBuckets     = %12u]\n", mean / 1000,
 	    h->count ? sqrt(var / (double)h->count) / 1000 : 0.0,
 	    (double)(h->count ? h->max : 0) / 1000, h->count,
-	    HIST_NBUCKETS / HIST_SUB, HIST_SUB);
+	    HIST_NBUCKETS / HIST_SUB - 1, 2 * HIST_SUB);
 	return (ferror(f) ? -1 : 0);
 }

@@ -426,7 +426,7 @@ int
 main(int argc, char *argv[])
 {
 	struct report	 r;
-	FILE		*hgrm = NULL;
+	FILE		*hgrm;
 	int		 quiet, rc, werr;
 
 	quiet = main_options(argc, argv);
@@ -441,8 +441,12 @@ main(int argc, char *argv[])
 		rc = EX_OSERR;
 		goto targets;
 	}
-	/* Before the run, so that a file that cannot be made costs none. */
-	if (opt.hgrm != NULL && (hgrm = fopen(opt.hgrm, "w")) == NULL) {
+	/*
+	 * Before the run, so that a file that cannot be made costs none; not
+	 * emptied (append) until the report is there to go in it.
+	 */
+	if (opt.hgrm != NULL && ((hgrm = fopen(opt.hgrm, "a")) == NULL ||
+	    fclose(hgrm) == EOF)) {
 		fprintf(stderr, "echoload: --hgrm %s: %s\n", opt.hgrm,
 		    strerror(errno));
 		rc = EX_CANTCREAT;
@@ -460,14 +464,15 @@ main(int argc, char *argv[])
 		    strerror(errno));
 		rc = EX_IOERR;
 	}
-	if (hgrm != NULL) {
-		werr = hist_write_hgrm(&r.lat, hgrm);
-		if (fclose(hgrm) == EOF)
-			werr = -1;
-		hgrm = NULL;
-		if (werr == -1) {
-			fprintf(stderr, "echoload: --hgrm %s: cannot write\n",
-			    opt.hgrm);
+	/* A file not written exits 74, whatever the run's result. */
+	if (opt.hgrm != NULL) {
+		werr = (hgrm = fopen(opt.hgrm, "w")) == NULL ||
+		    hist_write_hgrm(&r.lat, hgrm) == -1;
+		if (hgrm != NULL && fclose(hgrm) == EOF)
+			werr = 1;
+		if (werr) {
+			fprintf(stderr, "echoload: --hgrm %s: %s\n", opt.hgrm,
+			    strerror(errno));
 			rc = EX_IOERR;
 		}
 	}
@@ -476,8 +481,6 @@ load:
 tls:
 	client_tls_cleanup();
 targets:
-	if (hgrm != NULL)
-		fclose(hgrm);
 	free(opt.targets);
 	return (rc);
 }

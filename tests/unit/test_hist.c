@@ -117,18 +117,32 @@ test_hgrm(void **state)
 	int	 i;
 
 	hist_init(&h);
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < 2; i++)
 		hist_add(&h, 10);	/* exact below 32 */
 	hist_add(&h, 20);
+	hist_add(&h, 1000);		/* in 992-1007: shown as the largest */
 	assert_non_null(f = open_memstream(&text, &len));
 	assert_int_equal(hist_write_hgrm(&h, f), 0);
 	assert_int_equal(fclose(f), 0);
-	assert_non_null(strstr(text, "       Value     Percentile "
-	    "TotalCount 1/(1-Percentile)\n\n"));
-	assert_non_null(strstr(text, "\n       0.010 0.750000000000          3"
-	    "           4.00\n       0.020 1.000000000000          4\n#[Mean"
-	    "    =        0.013, StdDeviation   =        0.004]\n#[Max     =  "
-	    "      0.020, Total count    =            4]\n"));
+	assert_string_equal(text,
+	    "       Value     Percentile TotalCount 1/(1-Percentile)\n\n"
+	    "       0.010 0.500000000000          2           2.00\n"
+	    "       0.020 0.750000000000          3           4.00\n"
+	    "       1.000 0.875000000000          4           8.00\n"
+	    "       1.000 1.000000000000          4\n"
+	    "#[Mean    =        0.260, StdDeviation   =        0.426]\n"
+	    "#[Max     =        1.000, Total count    =            4]\n"
+	    "#[Buckets =           59, SubBuckets     =           64]\n");
+	free(text);
+	/* None: the header and the footer alone. */
+	hist_init(&h);
+	text = NULL;
+	assert_non_null(f = open_memstream(&text, &len));
+	assert_int_equal(hist_write_hgrm(&h, f), 0);
+	assert_int_equal(fclose(f), 0);
+	assert_non_null(strstr(text, "1/(1-Percentile)\n\n#[Mean    =        "
+	    "0.000, StdDeviation   =        0.000]\n#[Max     =        0.000, "
+	    "Total count    =            0]\n"));
 	free(text);
 }
 
