@@ -17,10 +17,13 @@
 #include "ratelimit.h"
 
 struct ratelimit_slot {
-	struct bucket	b;		/* first: 32 bytes a slot, not 40 */
+	struct bucket	b;		/* b.tag: ratelimit_tag, group and
+					   family, in the bucket's padding */
 	unsigned char	key[16];
-	unsigned char	tag;		/* ratelimit_tag: group and family */
 };
+
+/* 2 MiB a worker with RATELIMIT_SLOTS; test_guard.py counts on it. */
+_Static_assert(sizeof(struct ratelimit_slot) == 32, "a slot is 32 bytes");
 
 _Static_assert(GROUP_SLOTS <= 64, "ratelimit_tag holds 6 bits of slot");
 
@@ -97,11 +100,11 @@ ratelimit_take(struct ratelimit *t, unsigned group, uint64_t rate,
 		return (1);	/* fail open rather than drop everyone */
 	s = &t->slots[keyhash(t->seed + group, key, family) %
 	    RATELIMIT_SLOTS];
-	if (s->tag != ratelimit_tag(group, family) ||
+	if (s->b.tag != ratelimit_tag(group, family) ||
 	    memcmp(s->key, key, sizeof(key)) != 0) {
 		/* A new source, or one that took this slot over. */
 		memcpy(s->key, key, sizeof(key));
-		s->tag = ratelimit_tag(group, family);
+		s->b.tag = ratelimit_tag(group, family);
 		bucket_fill(&s->b, burst, now_ms);
 	}
 	return (bucket_take(&s->b, rate, burst, now_ms));

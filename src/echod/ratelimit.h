@@ -13,6 +13,8 @@
 struct bucket {
 	uint64_t	milli;		/* tokens x BUCKET_UNIT */
 	uint32_t	last_ms;	/* when it was last refilled */
+	unsigned char	tag;		/* the owner's: ratelimit.c's slot tag,
+					   in what would be padding */
 };
 
 void	 bucket_fill(struct bucket *, uint64_t, uint32_t);
