@@ -76,6 +76,21 @@ client_ready(const struct client *c)
 	return (!c->dead && c->up);
 }
 
+/* Tell whether a churn client has no connection going, open or not. */
+int
+client_idle(const struct client *c)
+{
+	return (c->fd == -1);
+}
+
+/* Churn, open loop: start a connection on an idle client, due at t_us. */
+void
+client_churn_start(struct client *c, uint64_t t_us)
+{
+	client_tcp_restart(c);
+	c->t_start = t_us;
+}
+
 /* Send one message, stamped t_us. */
 void
 client_send(struct client *c, uint64_t t_us)
@@ -107,8 +122,8 @@ client_expire(struct client *c, uint64_t now)
 {
 	struct msg	*m;
 
-	if (c->dead)
-		return;
+	if (c->dead || c->fd == -1)
+		return;		/* ended, or never opened (open-loop churn) */
 	if (!c->up) {
 		/* Connecting, or in the TLS handshake, for too long. */
 		if (c->t_open > now || now - c->t_open < opt.timeout_ms * 1000)
@@ -148,7 +163,7 @@ client_pending(const struct client *c)
 void
 client_finish(struct client *c)
 {
-	/* One still coming up at the end (--reconnect) never sent. */
+	/* One still coming up at the end (churn) never sent. */
 	if (!c->dead && !c->up) {
 		client_close(c);
 		return;
@@ -174,7 +189,9 @@ client_up(struct client *c)
 	c->up = 1;
 	METER_ADD(c->ctx->meter, conns_up, 1);
 	client_settle(c);
-	if (opt.mode == MODE_STREAM || opt.rate > 0)
+	/* Open loop paces messages, but a churn connection's rate. */
+	if (opt.mode == MODE_STREAM || (opt.rate > 0 &&
+	    opt.mode != MODE_CHURN))
 		return;
 	for (i = 0; i < n && !c->dead; i++)
 		client_send(c, now_us());
@@ -190,7 +207,7 @@ client_pop(struct client *c)
 
 /*
  * Count the client as through its ramp: up, or failed, for the first
- * time (with --reconnect it comes up many times; the ramp counts once).
+ * time (in churn mode it comes up many times; the ramp counts once).
  */
 static void
 client_settle(struct client *c)

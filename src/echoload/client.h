@@ -31,6 +31,8 @@ struct client	*client_new(struct client_ctx *, unsigned);
 void		 client_free(struct client *);
 void		 client_open(struct client *);
 int		 client_ready(const struct client *);
+int		 client_idle(const struct client *);
+void		 client_churn_start(struct client *, uint64_t);
 void		 client_send(struct client *, uint64_t);
 void		 client_expire(struct client *, uint64_t);
 int		 client_pending(const struct client *);
@@ -61,6 +63,8 @@ struct client {
 	int			 settled;	/* came up, or failed, once */
 	unsigned		 gen;		/* connections opened */
 	uint64_t		 t_open;	/* when the last was opened */
+	uint64_t		 t_start;	/* churn: when it was due */
+	int			 shut;		/* --server-close: our side is */
 	void			*ssl;		/* --tls: SSL, while open */
 	void			*sess;		/* --tls: SSL_SESSION to offer */
 	int			 tls_hs;	/* --tls: handshake going on */
@@ -72,6 +76,7 @@ void		 client_up(struct client *);
 void		 client_pop(struct client *);
 void		 client_close(struct client *);
 void		 client_tcp_open(struct client *);
+void		 client_tcp_restart(struct client *);
 void		 client_tcp_send(struct client *, struct msg *);
 void		 client_udp_open(struct client *);
 void		 client_udp_send(struct client *, struct msg *);
@@ -85,6 +90,7 @@ int		 client_tls_handshake(struct client *);
 ssize_t		 client_tls_send(struct client *, const void *, size_t);
 ssize_t		 client_tls_recv(struct client *, void *, size_t);
 int		 client_tls_pending(const struct client *);
+int		 client_tls_shutdown(struct client *);
 void		 client_tls_end(struct client *, int);
 void		 client_tls_free(struct client *);
 

@@ -57,6 +57,24 @@ client_tcp_io_send(struct client *c, const void *p, size_t len)
 }
 
 /*
+ * --server-close: the message is written, so shut our side (a FIN, or
+ * TLS's close_notify): the server echoes the rest and closes first.
+ */
+static int
+client_tcp_shut(struct client *c)
+{
+	if (c->ssl == NULL) {
+		c->shut = 1;
+		return (shutdown(c->fd, SHUT_WR));
+	}
+	if (client_tls_shutdown(c) == 0)
+		c->shut = 1;
+	else if (errno != EAGAIN)
+		return (-1);
+	return (0);		/* or again when c->tls_want says */
+}
+
+/*
  * Write what is due: the stream bytes from written to sent, straight
  * from the pattern (no copy); close the client if it fails.
  */
@@ -81,6 +99,12 @@ client_tcp_flush(struct client *c)
 		}
 		if (n == -1 && (errno == EAGAIN || errno == EINTR))
 			break;
+		METER_ADD(c->ctx->meter, resets, 1);
+		client_close(c);
+		return;
+	}
+	if (opt.server_close && !c->shut && c->sent > 0 &&
+	    c->written == c->sent && client_tcp_shut(c) == -1) {
 		METER_ADD(c->ctx->meter, resets, 1);
 		client_close(c);
 		return;
@@ -133,6 +157,9 @@ client_tcp_proxy(struct client *c)
 static void
 client_tcp_up(struct client *c)
 {
+	if (opt.mode == MODE_CHURN)
+		meter_record_phase(c->ctx->meter, PHASE_CONNECT,
+		    now_us() - c->t_start);
 	client_up(c);
 	if (opt.mode == MODE_STREAM)
 		client_tcp_fill(c);
@@ -179,21 +206,34 @@ client_tcp_connected(struct client *c)
 	client_tcp_handshake(c);
 }
 
-/*
- * --reconnect: the message is back, so end the connection cleanly and
- * open the next, unless the run is ending.
- */
-static void
-client_tcp_reconnect(struct client *c)
+/* Churn: open the client's next connection, from a clean slate. */
+void
+client_tcp_restart(struct client *c)
 {
-	client_tls_end(c, 1);
 	client_close(c);
-	if (c->ctx->stopping)
-		return;
-	c->dead = c->up = 0;
+	c->dead = c->up = c->shut = 0;
 	c->sent = c->written = c->recvd = 0;
 	c->qhead = c->qlen = 0;
 	client_tcp_open(c);
+}
+
+/*
+ * Churn: the whole echo is back (and, with --server-close, the server's
+ * close), so count the connection, end it cleanly and, in closed loop,
+ * open the next unless the run is ending; in open loop the pace does.
+ */
+static void
+client_tcp_churned(struct client *c, uint64_t now)
+{
+	const struct msg	*m = &c->q[c->qhead];
+
+	meter_record(c->ctx->meter, now > c->t_start ? now - c->t_start : 0,
+	    m->size);
+	client_pop(c);
+	client_tls_end(c, 1);
+	client_close(c);
+	if (opt.rate == 0 && !c->ctx->stopping)
+		client_tcp_restart(c);
 }
 
 /* Complete the messages that len more echoed bytes finish at now. */
@@ -211,13 +251,15 @@ client_tcp_complete(struct client *c, size_t len, uint64_t now)
 		m->got += (uint32_t)take;
 		if (m->got < m->size)
 			break;
+		if (opt.mode == MODE_CHURN) {
+			/* --server-close: the server's close is to come. */
+			if (!opt.server_close)
+				client_tcp_churned(c, now);
+			return;
+		}
 		meter_record(c->ctx->meter, now > m->t_us ? now - m->t_us : 0,
 		    m->size);
 		client_pop(c);
-		if (opt.reconnect) {
-			client_tcp_reconnect(c);
-			return;
-		}
 		if (opt.rate == 0 && !c->ctx->stopping) {
 			client_send(c, now);
 			if (c->dead)
@@ -248,6 +290,11 @@ client_tcp_take(struct client *c)
 	ssize_t			 n;
 
 	n = client_tcp_io_recv(c, ctx->rbuf, CLIENT_RBUF_LEN);
+	if (n == 0 && c->shut && c->qlen > 0 && c->recvd == c->sent) {
+		/* --server-close: the whole echo, then the server's close. */
+		client_tcp_churned(c, now_us());
+		return (-1);
+	}
 	if (n <= 0) {
 		if (n == -1 && (errno == EAGAIN || errno == EINTR))
 			return (0);
@@ -258,6 +305,9 @@ client_tcp_take(struct client *c)
 	}
 	now = now_us();
 	len = (size_t)n;
+	if (opt.mode == MODE_CHURN && c->recvd == 0)
+		meter_record_phase(ctx->meter, PHASE_FIRST_BYTE,
+		    now - c->t_start);
 	if (c->recvd + len > c->sent || pattern_check(ctx->pat,
 	    c->base + c->recvd, ctx->rbuf, len) != len) {
 		METER_ADD(ctx->meter, mismatches, 1);
@@ -347,7 +397,7 @@ client_tcp_open(struct client *c)
 	const struct addr	*a = &c->tgt->a;
 
 	c->gen++;
-	c->t_open = now_us();
+	c->t_open = c->t_start = now_us();
 	c->fd = socket(a->ss.ss_family,
 	    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd == -1 || (connect(c->fd, (const struct sockaddr *)&a->ss,

@@ -245,6 +245,21 @@ client_tls_pending(const struct client *c)
 	return (c->ssl != NULL && SSL_pending(c->ssl) > 0);
 }
 
+/*
+ * Send our close_notify (--server-close), and read on.  Return 0 once
+ * sent, -1 if not, with errno EAGAIN while it waits (c->tls_want).
+ */
+int
+client_tls_shutdown(struct client *c)
+{
+	int	 r;
+
+	c->tls_want = 0;
+	if ((r = SSL_shutdown(c->ssl)) >= 0)
+		return (0);
+	return (client_tls_result(c, r) == -1 ? -1 : 0);
+}
+
 /* Keep the connection's session for the next, if it can be resumed. */
 static void
 client_tls_keep(struct client *c)
@@ -332,6 +347,13 @@ int
 client_tls_pending(const struct client *c)
 {
 	return (0);
+}
+
+int
+client_tls_shutdown(struct client *c)
+{
+	errno = ENOTSUP;
+	return (-1);
 }
 
 void

@@ -15,8 +15,9 @@
 #define QUEUE_CAP	4096		/* most messages in flight per client */
 #define UDP_SEQ_LEN	8		/* a datagram starts with its number */
 
-enum mode { MODE_PINGPONG, MODE_PIPELINE, MODE_STREAM };
-extern const char *const mode_names[3];
+enum mode { MODE_PINGPONG, MODE_PIPELINE, MODE_STREAM, MODE_CHURN };
+#define MODE_COUNT	4
+extern const char *const mode_names[MODE_COUNT];
 
 struct target {
 	struct addr	a;
@@ -33,7 +34,8 @@ struct opts {
 	size_t		 size_min, size_max;
 	enum mode	 mode;
 	unsigned	 depth;
-	double		 rate;		/* messages/s in all; 0: closed loop */
+	double		 rate;		/* messages (churn: connections)/s in
+					   all; 0: closed loop */
 	double		 ramp;		/* new connections/s in all */
 	int		 udp;
 	int		 json;
@@ -42,8 +44,9 @@ struct opts {
 	uint64_t	 seed;
 	int		 proxy;		/* PROXY header version; 0: none */
 	struct addr	 proxy_src;	/* the client it names */
-	int		 reconnect;	/* a connection per message */
+	int		 server_close;	/* churn: the server closes first */
 	const char	*hgrm;		/* --hgrm: the latencies' file */
+	const char	*timeline;	/* --timeline: a CSV row a second */
 	int		 tls;
 	int		 tls_version;	/* 12, 13; 0: either */
 	int		 tls_no_verify;

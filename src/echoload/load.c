@@ -59,6 +59,15 @@ struct load_window {
 	double		 ramp_secs;
 };
 
+/* --timeline: a row a second of the window. */
+struct load_timeline {
+	FILE		*f;
+	uint64_t	 t_row;		/* when the last row ended */
+	uint64_t	 next;		/* when the next is due */
+	struct tally	 prev;		/* the counters then */
+	struct hist	 iv;		/* the latencies since */
+};
+
 static struct load_thread	*load_threads;
 static unsigned			 load_nready;	/* threads set up */
 static unsigned char		*load_pat;
@@ -77,25 +86,40 @@ load_ramp(struct load_thread *t, uint64_t dt)
 		client_open(t->clients[t->nopened++]);
 }
 
-/* Open loop: send what came due in dt us, round robin, as of when due. */
+/*
+ * Open loop: send what came due in dt us, round robin, as of when due;
+ * in churn mode, start a connection on an idle client, and count those
+ * due when every client is busy as overloaded.
+ */
 static void
 load_pace(struct load_thread *t, uint64_t now, uint64_t dt)
 {
 	struct client	*c = NULL;
 	double		 per_thread = opt.rate / opt.threads;
+	uint64_t	 due;
 	unsigned	 i;
+	int		 churn = opt.mode == MODE_CHURN;
 
 	t->rate_credit += per_thread * (double)dt / 1e6;
 	while (t->rate_credit >= 1) {
 		t->rate_credit -= 1;
 		for (i = 0; i < t->nopened; i++) {
 			c = t->clients[t->rr++ % t->nopened];
-			if (client_ready(c))
+			if (churn ? client_idle(c) : client_ready(c))
 				break;
 		}
-		if (i < t->nopened)
-			client_send(c, now - (uint64_t)(t->rate_credit /
-			    per_thread * 1e6));
+		due = now - (uint64_t)(t->rate_credit / per_thread * 1e6);
+		if (i == t->nopened) {
+			if (churn) {
+				/* None will be free before the next tick. */
+				METER_ADD(&t->meter, overloaded,
+				    1 + (uint64_t)t->rate_credit);
+				t->rate_credit -= (uint64_t)t->rate_credit;
+			}
+		} else if (churn)
+			client_churn_start(c, due);
+		else
+			client_send(c, due);
 	}
 }
 
@@ -192,8 +216,11 @@ load_thread_init(struct load_thread *t, unsigned id)
 	t->id = id;
 	t->nclients = opt.connections / opt.threads +
 	    (id < opt.connections % opt.threads);
-	if (meter_init(&t->meter, opt.progress) == -1)
+	if (meter_init(&t->meter, opt.progress || opt.timeline != NULL) == -1)
 		return (-1);
+	/* Open-loop churn: the pace, not the ramp, starts connections. */
+	if (opt.mode == MODE_CHURN && opt.rate > 0)
+		t->nopened = t->nclients;
 	/* The open-loop clock needs better than the coarse 4 ms clock. */
 	if ((cfg = event_config_new()) == NULL)
 		goto fail;
@@ -281,13 +308,15 @@ load_sleep(long ns)
 }
 
 /*
- * Open the window once every client has come up or failed (once: with
- * --reconnect, many times), or after a while.
+ * Open the window once every client has come up or failed (once: in
+ * churn mode, many times), or after a while; at once for open-loop
+ * churn, which has no ramp.
  */
 static void
 load_ramped(struct load_window *w, const struct tally *s)
 {
-	if (s->clients_settled < opt.connections &&
+	if (!(opt.mode == MODE_CHURN && opt.rate > 0) &&
+	    s->clients_settled < opt.connections &&
 	    w->now - w->t0 <= (uint64_t)(1e6 * opt.connections / opt.ramp) +
 	    10000000)
 		return;
@@ -299,22 +328,50 @@ load_ramped(struct load_window *w, const struct tally *s)
 	w->t_end = w->now + opt.duration_ms * 1000;
 }
 
-/* Sample the threads until the window has lasted the duration. */
+/* Write a timeline row: the counters s, up to now. */
 static void
-load_measure(struct load_window *w)
+load_timeline_row(const struct load_window *w, struct load_timeline *tl,
+    const struct tally *s)
+{
+	report_timeline_row(tl->f, (double)(w->now - w->t_meas) / 1e6,
+	    (double)(w->now - tl->t_row) / 1e6, s, &tl->prev, &tl->iv);
+	tl->prev = *s;
+	tl->t_row = w->now;
+	hist_init(&tl->iv);
+}
+
+/*
+ * Sample the threads until the window has lasted the duration; the
+ * progress line and the timeline (tl, if not NULL) as it goes.
+ */
+static void
+load_measure(struct load_window *w, struct load_timeline *tl)
 {
 	struct tally	 s, prev;
-	struct hist	 iv;
+	struct hist	 iv, taken;
 	uint64_t	 last_print = w->t0;
 
 	memset(&prev, 0, sizeof(prev));
 	hist_init(&iv);
+	hist_init(&taken);
 	for (;;) {
 		load_sleep(SAMPLE_NS);
 		w->now = now_us();
-		load_collect(&s, opt.progress ? &iv : NULL);
-		if (w->t_meas == 0)
+		load_collect(&s, opt.progress || tl != NULL ? &taken : NULL);
+		if (opt.progress)
+			hist_merge(&iv, &taken);
+		if (tl != NULL)
+			hist_merge(&tl->iv, &taken);
+		hist_init(&taken);
+		if (w->t_meas == 0) {
 			load_ramped(w, &s);
+			if (w->t_meas != 0 && tl != NULL) {
+				tl->t_row = w->t_meas;
+				tl->next = w->t_meas + 1000000;
+				tl->prev = s;
+				hist_init(&tl->iv);
+			}
+		}
 		if (opt.progress && w->now - last_print >= 1000000) {
 			report_progress((double)(w->now - w->t0) / 1e6,
 			    (double)(w->now - last_print) / 1e6, &s, &prev,
@@ -325,6 +382,11 @@ load_measure(struct load_window *w)
 		}
 		if (w->t_meas != 0 && w->now >= w->t_end)
 			break;
+		if (tl != NULL && w->t_meas != 0 && w->now >= tl->next) {
+			load_timeline_row(w, tl, &s);
+			while (tl->next <= w->now)
+				tl->next += 1000000;
+		}
 	}
 }
 
@@ -346,20 +408,30 @@ load_join(void)
 	}
 }
 
-/* Ramp up, measure, stop; what was measured goes into r. */
+/*
+ * Ramp up, measure, stop; what was measured goes into r, and with a
+ * timeline file, a row a second into it (the last row ends where the
+ * window does, so that the rows add up to the report).
+ */
 void
-load_run(struct report *r)
+load_run(struct report *r, FILE *timeline)
 {
-	struct load_window	 w;
-	struct tally		 end;
-	unsigned		 i;
+	static struct load_timeline	 tl;
+	struct load_window		 w;
+	struct tally			 end;
+	unsigned			 i, p;
 
 	memset(&w, 0, sizeof(w));
 	w.t0 = load_t0;
-	load_measure(&w);
+	tl.f = timeline;
+	hist_init(&tl.iv);
+	load_measure(&w, timeline != NULL ? &tl : NULL);
 	/* Throughput and latency count up to now; errors up to the end. */
 	meter_window(0);
-	load_collect(&end, NULL);
+	w.now = now_us();
+	load_collect(&end, timeline != NULL ? &tl.iv : NULL);
+	if (timeline != NULL)
+		load_timeline_row(&w, &tl, &end);
 	load_join();
 	if (opt.progress)
 		report_progress_end();
@@ -369,8 +441,14 @@ load_run(struct report *r)
 	r->s.msgs = end.msgs - w.base_msgs;
 	r->s.bytes_recv = end.bytes_recv - w.base_recv;
 	hist_init(&r->lat);
-	for (i = 0; i < opt.threads; i++)
+	for (p = 0; p < PHASE_COUNT; p++)
+		hist_init(&r->phase[p]);
+	for (i = 0; i < opt.threads; i++) {
 		meter_merge_all(&load_threads[i].meter, &r->lat);
+		for (p = 0; p < PHASE_COUNT; p++)
+			meter_merge_phase(&load_threads[i].meter, p,
+			    &r->phase[p]);
+	}
 }
 
 /* Stop any thread still running, and free everything load_start made. */

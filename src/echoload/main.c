@@ -1,9 +1,9 @@
 /*
  * echoload: a load generator for echo servers.  Many connections (TCP or
  * UDP) spread over threads, each thread with its own event_base; closed-
- * loop ping-pong or pipelined messages, a continuous stream, or an open-
- * loop rate.  Every echoed byte is checked against what was sent, and
- * latencies go into log-bucketed histograms.
+ * loop ping-pong or pipelined messages, a continuous stream, a connection
+ * per message (churn), or an open-loop rate.  Every echoed byte is checked
+ * against what was sent, and latencies go into log-bucketed histograms.
  *
  * This file has the command line read (options.c), starts the load
  * (load.c), has the report printed (report.c) and sets the exit status.
@@ -24,7 +24,8 @@
 #include "options.h"
 #include "report.h"
 
-const char *const mode_names[3] = { "pingpong", "pipeline", "stream" };
+const char *const mode_names[MODE_COUNT] = { "pingpong", "pipeline", "stream",
+    "churn" };
 struct opts opt;
 
 /* Read the command line, run the load, report; exit 0 only if it passed. */
@@ -32,7 +33,7 @@ int
 main(int argc, char *argv[])
 {
 	struct report	 r;
-	FILE		*hgrm;
+	FILE		*hgrm, *timeline = NULL;
 	int		 quiet, rc, werr;
 
 	quiet = options_read(argc, argv);
@@ -56,13 +57,23 @@ main(int argc, char *argv[])
 		rc = EX_CANTCREAT;
 		goto targets;
 	}
+	/* Written as the run goes, a row a second, for those who watch. */
+	if (opt.timeline != NULL) {
+		if ((timeline = fopen(opt.timeline, "w")) == NULL) {
+			fprintf(stderr, "echoload: --timeline %s: %s\n",
+			    opt.timeline, strerror(errno));
+			rc = EX_CANTCREAT;
+			goto targets;
+		}
+		report_timeline_head(timeline);
+	}
 	if ((rc = client_tls_setup()) != 0)
 		goto tls;
 	if (load_start() == -1) {
 		rc = EX_OSERR;
 		goto load;
 	}
-	load_run(&r);
+	load_run(&r, timeline);
 	if ((rc = report_print(&r)) == -1) {
 		fprintf(stderr, "echoload: cannot write the report: %s\n",
 		    strerror(errno));
@@ -84,6 +95,16 @@ load:
 	load_free();
 tls:
 	client_tls_cleanup();
+	/* As --hgrm: a file not written exits 74. */
+	if (timeline != NULL) {
+		werr = ferror(timeline);
+		if (fclose(timeline) == EOF || werr) {
+			fprintf(stderr, "echoload: --timeline %s: %s\n",
+			    opt.timeline, werr ? "a write failed" :
+			    strerror(errno));
+			rc = EX_IOERR;
+		}
+	}
 targets:
 	free(opt.targets);
 	return (rc);

@@ -10,8 +10,9 @@
  * counter only grows and each is read on its own.
  *
  * A histogram is too large to read that way, so each thread keeps its
- * own: cum, every latency of the measurement window, which the main
- * thread reads only after joining the thread; and, when there is a
+ * own: cum, every latency of the measurement window, and in churn mode
+ * phase[], the times to connect and to the first echoed byte, which the
+ * main thread reads only after joining the thread; and, when there is a
  * progress line, interval, which the thread hands over at its tick, at
  * most every METER_HAND_US, by merging it into handed under the meter's
  * mutex; the main thread takes handed under the same mutex.  So the
@@ -35,12 +36,16 @@ static _Atomic int	 meter_measuring;
 int
 meter_init(struct meter *m, int keep_interval)
 {
+	unsigned	 i;
+
 #define METER_ZERO(f)	atomic_init(&m->f, 0);
 	METER_FIELDS(METER_ZERO)
 #undef METER_ZERO
 	m->keep_interval = keep_interval;
 	m->handed_us = 0;
 	hist_init(&m->cum);
+	for (i = 0; i < PHASE_COUNT; i++)
+		hist_init(&m->phase[i]);
 	hist_init(&m->interval);
 	hist_init(&m->handed);
 	if (pthread_mutex_init(&m->mu, NULL) != 0)
@@ -73,6 +78,17 @@ meter_record(struct meter *m, uint64_t lat_us, size_t bytes)
 	hist_add(&m->cum, lat_us);
 	if (m->keep_interval)
 		hist_add(&m->interval, lat_us);
+}
+
+/*
+ * Thread: the time a churn connection took to reach phase p, while
+ * measuring.
+ */
+void
+meter_record_phase(struct meter *m, enum phase p, uint64_t lat_us)
+{
+	if (atomic_load_explicit(&meter_measuring, memory_order_relaxed))
+		hist_add(&m->phase[p], lat_us);
 }
 
 /* Thread: hand the latest latencies over for the progress line. */
@@ -113,4 +129,11 @@ void
 meter_merge_all(const struct meter *m, struct hist *h)
 {
 	hist_merge(h, &m->cum);
+}
+
+/* Add the times to phase p of the window to h, once the thread has ended. */
+void
+meter_merge_phase(const struct meter *m, enum phase p, struct hist *h)
+{
+	hist_merge(h, &m->phase[p]);
 }

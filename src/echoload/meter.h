@@ -31,6 +31,9 @@
 	X(tls_failed)							\
 	X(clients_settled)
 
+/* The phases of a churn connection, timed from its start (meter.c). */
+enum phase { PHASE_CONNECT, PHASE_FIRST_BYTE, PHASE_COUNT };
+
 /* The counters summed over the threads, as plain numbers. */
 struct tally {
 #define METER_TALLY(f)		uint64_t f;
@@ -47,6 +50,7 @@ struct meter {
 	int			 keep_interval;
 	uint64_t		 handed_us;
 	struct hist		 cum;
+	struct hist		 phase[PHASE_COUNT];	/* churn */
 	struct hist		 interval;
 	pthread_mutex_t		 mu;
 	struct hist		 handed;
@@ -62,9 +66,11 @@ int	meter_init(struct meter *, int);
 void	meter_free(struct meter *);
 void	meter_window(int);
 void	meter_record(struct meter *, uint64_t, size_t);
+void	meter_record_phase(struct meter *, enum phase, uint64_t);
 void	meter_hand_over(struct meter *, uint64_t);
 void	meter_sum(const struct meter *, struct tally *);
 void	meter_take_interval(struct meter *, struct hist *);
 void	meter_merge_all(const struct meter *, struct hist *);
+void	meter_merge_phase(const struct meter *, enum phase, struct hist *);
 
 #endif

@@ -27,8 +27,10 @@
 enum {
 	OPT_RECONNECT = 256, OPT_TLS, OPT_TLS_CA, OPT_TLS_CERT, OPT_TLS_KEY,
 	OPT_TLS_NAME, OPT_TLS_NO_VERIFY, OPT_TLS_NO_RESUME, OPT_TLS_VERSION,
-	OPT_HGRM
+	OPT_HGRM, OPT_TIMELINE, OPT_SERVER_CLOSE
 };
+
+static int	 main_reconnect;	/* --reconnect: -m churn's old name */
 
 /* Print the usage lines and exit with the given code. */
 static void __attribute__((noreturn))
@@ -37,12 +39,13 @@ usage(int ex)
 	fprintf(ex == 0 ? stdout : stderr,
 	    "usage: echoload [-uq] [--json] [-c connections] [-t threads] "
 	    "[-d duration]\n"
-	    "                [-s size[-max]] [-m pingpong|pipeline|stream] "
+	    "                [-s size[-max]] [-m pingpong|pipeline|stream|churn] "
 	    "[-k depth]\n"
 	    "                [-r rate] [--ramp rate] [--timeout duration] "
 	    "[--max-loss percent]\n"
 	    "                [--seed n] [--progress] [--hgrm file] "
-	    "[--reconnect]\n"
+	    "[--timeline file]\n"
+	    "                [--server-close]\n"
 	    "                [--proxy-v1 | --proxy-v2 address]\n"
 	    "                [--tls [--tls-ca file | --tls-no-verify] "
 	    "[--tls-cert file --tls-key file]\n"
@@ -136,11 +139,11 @@ main_mode(const char *v)
 {
 	unsigned	 i;
 
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < MODE_COUNT; i++)
 		if (strcmp(v, mode_names[i]) == 0)
 			return ((enum mode)i);
-	main_usage_error("--mode: '%s' must be pingpong, pipeline or stream",
-	    v);
+	main_usage_error("--mode: '%s' must be pingpong, pipeline, stream or "
+	    "churn", v);
 }
 
 /* Parse the --ramp option. */
@@ -234,10 +237,16 @@ main_option_long(int ch, char *argv[])
 {
 	switch (ch) {
 	case OPT_RECONNECT:
-		opt.reconnect = 1;
+		main_reconnect = 1;
+		break;
+	case OPT_SERVER_CLOSE:
+		opt.server_close = 1;
 		break;
 	case OPT_HGRM:
 		opt.hgrm = optarg;
+		break;
+	case OPT_TIMELINE:
+		opt.timeline = optarg;
 		break;
 	case OPT_TLS:
 		opt.tls = 1;
@@ -303,7 +312,9 @@ main_options(int argc, char *argv[])
 		{ "proxy-v1", required_argument, NULL, '1' },
 		{ "proxy-v2", required_argument, NULL, '2' },
 		{ "reconnect", no_argument, NULL, OPT_RECONNECT },
+		{ "server-close", no_argument, NULL, OPT_SERVER_CLOSE },
 		{ "hgrm", required_argument, NULL, OPT_HGRM },
+		{ "timeline", required_argument, NULL, OPT_TIMELINE },
 		{ "tls", no_argument, NULL, OPT_TLS },
 		{ "tls-ca", required_argument, NULL, OPT_TLS_CA },
 		{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
@@ -376,10 +387,17 @@ main_check(int argc)
 		main_usage_error("--rate does not go with stream mode");
 	if (opt.udp && opt.proxy)
 		main_usage_error("a PROXY header is for TCP only");
-	if (opt.reconnect && (opt.udp || opt.mode != MODE_PINGPONG ||
-	    opt.rate > 0))
-		main_usage_error("--reconnect is for TCP ping-pong in closed "
-		    "loop (a connection per message)");
+	if (main_reconnect) {
+		if (opt.mode != MODE_PINGPONG && opt.mode != MODE_CHURN)
+			main_usage_error("--reconnect is -m churn's old name; "
+			    "it does not go with -m %s", mode_names[opt.mode]);
+		opt.mode = MODE_CHURN;
+	}
+	if (opt.mode == MODE_CHURN && opt.udp)
+		main_usage_error("churn mode is for TCP (a connection per "
+		    "message)");
+	if (opt.server_close && opt.mode != MODE_CHURN)
+		main_usage_error("--server-close is for churn mode");
 	main_check_tls();
 	if (opt.threads > opt.connections)
 		opt.threads = opt.connections;

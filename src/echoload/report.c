@@ -10,6 +10,14 @@
 #include "meter.h"
 #include "report.h"
 
+/* The errors the progress line and the timeline count. */
+static uint64_t
+report_errors(const struct tally *s)
+{
+	return (s->mismatches + s->resets + s->timeouts + s->connect_fail +
+	    s->tls_failed);
+}
+
 /* Print the progress line over the last one, on standard error. */
 void
 report_progress(double elapsed, double secs, const struct tally *s,
@@ -21,7 +29,41 @@ report_progress(double elapsed, double secs, const struct tally *s,
 	    (double)(s->msgs - prev->msgs) / secs,
 	    (double)(s->bytes_recv - prev->bytes_recv) / secs / 1e6,
 	    hist_percentile(iv, 50), hist_percentile(iv, 99),
-	    s->mismatches + s->resets + s->timeouts + s->connect_fail);
+	    report_errors(s));
+}
+
+/* Write the timeline's header line. */
+void
+report_timeline_head(FILE *f)
+{
+	fputs("seconds,messages,messages_per_sec,mb_per_sec,p50_us,p99_us,"
+	    "p999_us,errors\n", f);
+}
+
+/*
+ * Write a timeline row: the window's first at seconds, the counters s
+ * against prev, secs before, and their latencies iv (none: empty fields);
+ * flushed, for those who watch the file grow.
+ */
+void
+report_timeline_row(FILE *f, double at, double secs, const struct tally *s,
+    const struct tally *prev, const struct hist *iv)
+{
+	uint64_t	 msgs = s->msgs - prev->msgs;
+
+	if (secs <= 0)
+		secs = 1e-6;
+	fprintf(f, "%.3f,%" PRIu64 ",%.1f,%.3f,", at, msgs,
+	    (double)msgs / secs,
+	    (double)(s->bytes_recv - prev->bytes_recv) / secs / 1e6);
+	if (iv->count > 0)
+		fprintf(f, "%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",",
+		    hist_percentile(iv, 50), hist_percentile(iv, 99),
+		    hist_percentile(iv, 99.9));
+	else
+		fputs(",,,", f);
+	fprintf(f, "%" PRIu64 "\n", report_errors(s) - report_errors(prev));
+	(void)fflush(f);	/* ferror, checked at the end, keeps a failure */
 }
 
 /* End the progress line. */
@@ -47,6 +89,8 @@ report_failure(const struct tally *s, double loss)
 		return ("echoes did not come back in time");
 	if (opt.udp && loss > opt.max_loss)
 		return ("UDP loss above --max-loss");
+	if (s->overloaded > 0 && opt.mode == MODE_CHURN)
+		return ("connections came due while every client was busy");
 	if (s->overloaded > 0)
 		return ("more messages in flight than a connection can track");
 	if (s->msgs == 0 && s->bytes_recv == 0)
@@ -60,7 +104,16 @@ report_failure(const struct tally *s, double loss)
  * U a whole number, F a number with p decimals, A the targets, B true or
  * false, N a string or null; O opens an object, E closes it.  The values
  * are expressions over r, s (the tally), h (the latencies), loss and why.
+ * REPORT_HIST is a histogram's part.
  */
+#define REPORT_HIST(U, F, h)						\
+		U(p50, hist_percentile(h, 50))				\
+		U(p90, hist_percentile(h, 90))				\
+		U(p99, hist_percentile(h, 99))				\
+		U(p999, hist_percentile(h, 99.9))			\
+		U(max, (h)->count ? (h)->max : 0)			\
+		F(mean, 1, hist_mean(h))				\
+		U(count, (h)->count)
 #define REPORT_JSON(S, U, F, A, B, N, O, E)				\
 	S(proto, opt.udp ? "udp" : opt.tls ? "tls" : "tcp")		\
 	S(mode, mode_names[opt.mode])					\
@@ -79,13 +132,19 @@ report_failure(const struct tally *s, double loss)
 	U(bytes_echoed, s->bytes_recv)					\
 	F(mb_per_sec, 3, (double)s->bytes_recv / r->secs / 1e6)	\
 	O(latency_us)							\
-		U(p50, hist_percentile(h, 50))				\
-		U(p90, hist_percentile(h, 90))				\
-		U(p99, hist_percentile(h, 99))				\
-		U(p999, hist_percentile(h, 99.9))			\
-		U(max, h->count ? h->max : 0)				\
-		F(mean, 1, hist_mean(h))				\
-		U(count, h->count)					\
+		REPORT_HIST(U, F, h)					\
+	E()								\
+	O(churn)							\
+		U(connections, churn ? s->msgs : 0)			\
+		F(connections_per_sec, 1, churn ?			\
+		    (double)s->msgs / r->secs : 0.0)			\
+		B(server_close, opt.server_close)			\
+		O(connect_us)						\
+			REPORT_HIST(U, F, &r->phase[PHASE_CONNECT])	\
+		E()							\
+		O(first_byte_us)					\
+			REPORT_HIST(U, F, &r->phase[PHASE_FIRST_BYTE])	\
+		E()							\
 	E()								\
 	O(errors)							\
 		U(mismatched, s->mismatches)				\
@@ -123,7 +182,7 @@ report_json(const struct report *r, double loss, const char *why)
 	const struct tally	*s = &r->s;
 	const struct hist	*h = &r->lat;
 	size_t			 i;
-	int			 first = 1;
+	int			 first = 1, churn = opt.mode == MODE_CHURN;
 
 #define J_S(k, v)	json_key(&first, #k); printf("\"%s\"", (v));
 #define J_U(k, v)	json_key(&first, #k); printf("%" PRIu64, (uint64_t)(v));
@@ -151,17 +210,27 @@ report_json(const struct report *r, double loss, const char *why)
 #undef J_E
 }
 
+/* Print a line of latencies: what, then h's percentiles. */
+static void
+report_text_hist(const char *what, const struct hist *h)
+{
+	printf("%-12s p50 %" PRIu64 "  p90 %" PRIu64 "  p99 %" PRIu64
+	    "  p99.9 %" PRIu64 "  max %" PRIu64 "  mean %.1f\n", what,
+	    hist_percentile(h, 50), hist_percentile(h, 90),
+	    hist_percentile(h, 99), hist_percentile(h, 99.9),
+	    h->count ? h->max : 0, hist_mean(h));
+}
+
 /* Print the report as text, a line a subject. */
 static void
 report_text(const struct report *r, double loss, const char *why)
 {
 	const struct tally	*s = &r->s;
-	const struct hist	*h = &r->lat;
 
 	printf("echoload: %s %s%s, %u connections, %u threads, size "
 	    "%zu-%zu, %.2f s (ramp %.2f s)\n", opt.udp ? "udp" : opt.tls ?
-	    "tls" : "tcp", mode_names[opt.mode], opt.reconnect ?
-	    " reconnect" : opt.rate > 0 ? " open-loop" : "",
+	    "tls" : "tcp", mode_names[opt.mode], opt.rate > 0 ?
+	    " open-loop" : "",
 	    opt.connections, opt.threads, opt.size_min, opt.size_max,
 	    r->secs, r->ramp_secs);
 	printf("connections: %" PRIu64 " up, %" PRIu64 " failed\n",
@@ -171,11 +240,16 @@ report_text(const struct report *r, double loss, const char *why)
 	printf("bytes:       %" PRIu64 " sent, %" PRIu64 " echoed "
 	    "(%.2f MB/s)\n", s->bytes_sent, s->bytes_recv,
 	    (double)s->bytes_recv / r->secs / 1e6);
-	printf("latency us:  p50 %" PRIu64 "  p90 %" PRIu64 "  p99 %"
-	    PRIu64 "  p99.9 %" PRIu64 "  max %" PRIu64 "  mean %.1f\n",
-	    hist_percentile(h, 50), hist_percentile(h, 90),
-	    hist_percentile(h, 99), hist_percentile(h, 99.9),
-	    h->count ? h->max : 0, hist_mean(h));
+	if (opt.mode == MODE_CHURN) {
+		printf("churn:       %" PRIu64 " connections (%.1f/s), the %s "
+		    "closes first\n", s->msgs, (double)s->msgs / r->secs,
+		    opt.server_close ? "server" : "client");
+		report_text_hist("connect us:", &r->phase[PHASE_CONNECT]);
+		report_text_hist("1st byte us:",
+		    &r->phase[PHASE_FIRST_BYTE]);
+		report_text_hist("total us:", &r->lat);
+	} else
+		report_text_hist("latency us:", &r->lat);
 	printf("errors:      %" PRIu64 " mismatched, %" PRIu64 " reset, "
 	    "%" PRIu64 " timed out, %" PRIu64 " overloaded\n",
 	    s->mismatches, s->resets, s->timeouts, s->overloaded);

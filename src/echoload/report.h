@@ -2,6 +2,8 @@
 #ifndef ECHOD_REPORT_H
 #define ECHOD_REPORT_H
 
+#include <stdio.h>
+
 #include "hist.h"
 #include "meter.h"
 
@@ -9,7 +11,10 @@
 struct report {
 	struct tally	s;		/* messages and bytes echoed in the
 					   window; the rest of the whole run */
-	struct hist	lat;		/* latencies in the window */
+	struct hist	lat;		/* latencies in the window (churn:
+					   each connection's whole time) */
+	struct hist	phase[PHASE_COUNT];	/* churn: to connect, to
+						   the first echoed byte */
 	double		secs;		/* the window */
 	double		ramp_secs;	/* the ramp-up before it */
 };
@@ -17,6 +22,9 @@ struct report {
 void	report_progress(double, double, const struct tally *,
 	    const struct tally *, const struct hist *);
 void	report_progress_end(void);
+void	report_timeline_head(FILE *);
+void	report_timeline_row(FILE *, double, double, const struct tally *,
+	    const struct tally *, const struct hist *);
 int	report_print(const struct report *);
 
 #endif

@@ -1,12 +1,15 @@
 """A deliberately broken echo server for testing echoload.
 
 Usage: bad_echo.py MODE [CERT KEY]   (MODE: corrupt, reorder, close,
-udp-corrupt, udp-drop; with CERT and KEY the TCP modes speak TLS).  Binds
+short (all but the last byte of the first read, then close), linger
+(never close after the client's EOF), udp-corrupt, udp-drop; with CERT
+and KEY the TCP modes speak TLS).  Binds
 127.0.0.1 port 0, prints the port on stdout, serves until killed."""
 import socket
 import ssl
 import sys
 import threading
+import time
 
 mode = sys.argv[1]
 TLS = None
@@ -30,6 +33,8 @@ def tcp_client(conn):
             except (ssl.SSLError, OSError):
                 return
             if not data:
+                while mode == "linger":
+                    time.sleep(60)
                 return
             if mode == "corrupt" and seen <= 1000 < seen + len(data):
                 b = bytearray(data)
@@ -38,6 +43,9 @@ def tcp_client(conn):
             if mode == "reorder" and len(data) >= 2:
                 data = data[1:2] + data[0:1] + data[2:]
             if mode == "close" and seen > 5000:
+                return
+            if mode == "short":
+                conn.sendall(data[:-1])
                 return
             seen += len(data)
             conn.sendall(data)

@@ -98,6 +98,17 @@ def test_reconnect_without_resumption(tlsd, certs):  # noqa: F811
     assert m[full] == t["handshakes"]
 
 
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+def test_churn_server_close(tlsd, certs, version):  # noqa: F811
+    # Our close_notify after the message, the echo, then echod's.
+    r, rep = tls_load(tlsd, certs, "-m", "churn", "--server-close",
+                      "--tls-version", version, "-c", "4", "-s", "1-2000")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert rep["churn"]["connections"] == rep["messages"] > 10
+    assert rep["tls"]["handshakes"] >= rep["messages"]
+    assert rep["tls"]["resumed"] >= rep["messages"] - 4
+
+
 def test_plain_reconnect(echod):
     r = echoload("--reconnect", "-c", "4", "-d", "1s", "--json",
                  target(echod.tcp[0]))
@@ -208,8 +219,7 @@ def test_catches_corruption_over_tls(bad_tls_echo, certs, args):  # noqa
     (["--tls", "-u"], 64, "--tls is for TCP"),
     (["--tls", "--tls-ca", "x", "--tls-no-verify"], 64, "alternatives"),
     (["--tls", "--tls-version", "1.1"], 64, "must be 1.2 or 1.3"),
-    (["--reconnect", "-m", "stream"], 64, "--reconnect is for TCP"),
-    (["--reconnect", "-r", "100"], 64, "--reconnect is for TCP"),
+    (["--reconnect", "-m", "stream"], 64, "-m churn's old name"),
     (["--tls", "--tls-ca", "/nonexistent/ca.pem"], 66,
      "--tls-ca /nonexistent/ca.pem: No such file"),
     (["--tls", "--tls-ca", "NOTPEM"], 65, "--tls-ca NOTPEM:"),
