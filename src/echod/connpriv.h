@@ -23,30 +23,14 @@ struct event;
 
 /* One accepted TCP client. */
 struct conn {
-	TAILQ_ENTRY(conn)	 entry;
+	/*
+	 * What every echo reads (echo_direct_cb) first: w, st and flags
+	 * share a cache line in three allocations out of four (calloc's
+	 * 16-byte alignment); they were two lines apart.
+	 */
 	struct worker		*w;
 	struct stats		*st;		/* its group's, on its worker */
-	struct bufferevent	*bev;
-	struct evbuffer_cb_entry *outcb;	/* counts the output buffer */
-	struct event		*ackwait;	/* closing: waits for the ACK */
-	uint64_t		 paused_ms;	/* when reading last paused */
-	uint64_t		 hold_ms;	/* quiet not before (drain) */
-	uint64_t		 quiet_from_ms;	/* drain: last byte we read */
-	unsigned		 ackpoll_ms;	/* closing: next look after */
-	unsigned		 slot;		/* its listener group's */
-	int			 proxy;		/* CONN_PROXY: versions taken */
-	uint64_t		 proxy_until_ms; /* CONN_PROXY: the deadline */
-	struct event		*deadline;	/* CONN_HANDSHAKE: its end */
-	struct event		*notifywait;	/* CONN_NOTIFYING: for room, */
-	uint64_t		 notify_until_ms; /* until then, */
-	int			 notify_outq;	/* its queue at the last look, */
-	void			(*notified)(struct conn *); /* then this */
 	unsigned		 flags;
-	union {
-		struct sockaddr		sa;
-		struct sockaddr_in	in;
-		struct sockaddr_in6	in6;
-	}			 peer;		/* only with CONN_PERIP */
 #define CONN_EOF	0x1	/* client shut down its side; flush, then free */
 #define CONN_PAUSED	0x2	/* reading stopped: output over buffer_limit */
 #define CONN_LINGER	0x4	/* echo done and FIN sent: discard until EOF */
@@ -58,6 +42,27 @@ struct conn {
 #define CONN_HANDSHAKE	0x200	/* TLS: handshake not yet done */
 #define CONN_NOTIFIED	0x400	/* TLS: our close_notify is under way */
 #define CONN_NOTIFYING	0x800	/* TLS: it waits for room in the socket */
+	unsigned		 slot;		/* its listener group's */
+	TAILQ_ENTRY(conn)	 entry;
+	struct bufferevent	*bev;
+	struct evbuffer_cb_entry *outcb;	/* counts the output buffer */
+	struct event		*ackwait;	/* closing: waits for the ACK */
+	uint64_t		 paused_ms;	/* when reading last paused */
+	uint64_t		 hold_ms;	/* quiet not before (drain) */
+	uint64_t		 quiet_from_ms;	/* drain: last byte we read */
+	unsigned		 ackpoll_ms;	/* closing: next look after */
+	int			 proxy;		/* CONN_PROXY: versions taken */
+	uint64_t		 proxy_until_ms; /* CONN_PROXY: the deadline */
+	struct event		*deadline;	/* CONN_HANDSHAKE: its end */
+	struct event		*notifywait;	/* CONN_NOTIFYING: for room, */
+	uint64_t		 notify_until_ms; /* until then, */
+	int			 notify_outq;	/* its queue at the last look, */
+	void			(*notified)(struct conn *); /* then this */
+	union {
+		struct sockaddr		sa;
+		struct sockaddr_in	in;
+		struct sockaddr_in6	in6;
+	}			 peer;		/* only with CONN_PERIP */
 };
 
 void	conn_set_idle_timeout(struct conn *);
