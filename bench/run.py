@@ -3,7 +3,7 @@
 Python asyncio echo server, same echoload settings, one run.
 
 usage: bench/run.py [--runs N] [--duration SECONDS] [--quick]
-                    [--clients echoload|epoll|both]
+                    [--clients echoload|epoll|both] [--charts DIR]
 
 Prints, per scenario and server, the medians over the runs of messages/s,
 MB/s, p50/p99 latency and the server's CPU use, with the ratio of echod to
@@ -12,7 +12,11 @@ epoll loop's as two independent clients see it (echoload and
 bench/epoll_client, a minimal epoll client; --clients picks them); then
 system calls per echoed message (strace -c) and RSS per idle connection.
 Server and client are pinned to different CPUs where the machine has two
-or more; the header says what was pinned."""
+or more; the header says what was pinned.  The churn scenario (a
+connection per message) counts CPU per connection.  With gnuplot, the
+last run of each scenario with latencies is charted with scripts/plot
+into --charts DIR (default bench-charts): the servers' latency by
+percentile overlaid, and their messages/s and p99 over the run."""
 import argparse
 import json
 import os
@@ -44,6 +48,8 @@ SCENARIOS = [
     ("tcp pingpong 64B x1000", ["-c", "1000", "-s", "64"]),
     ("tcp stream 16KiB x10", ["-c", "10", "-m", "stream", "-s", "16k"]),
     ("udp pingpong 64B x50", ["-u", "-c", "50", "-s", "64"]),
+    # The classic client: connect, 'Bom dia' (7 bytes), the echo, close.
+    ("tcp churn 7B x32", ["-m", "churn", "-c", "32", "-s", "7"]),
 ]
 
 # The ping-pong scenarios measured with both clients: name, connections,
@@ -127,9 +133,13 @@ def raise_nofile():
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def load(server, args, duration, pin):
+def load(server, args, duration, pin, keep=None):
+    """One echoload run; with keep, a path prefix, its --hgrm and
+    --timeline files go to keep.hgrm and keep.csv."""
+    files = ["--hgrm", keep + ".hgrm", "--timeline", keep + ".csv"] \
+        if keep else []
     cmd = [ECHOLOAD, "--json", "-q", "-d", "%gs" % duration] + args + \
-        ["127.0.0.1:%d" % server.port]
+        files + ["127.0.0.1:%d" % server.port]
     if pin is not None:
         cmd = ["taskset", "-c", pin] + cmd
     t0 = cpu_ticks(server.pid)
@@ -345,6 +355,34 @@ def idle_rss(server, counts):
     return result
 
 
+def slug(name):
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def charts(outdir, servers):
+    """Chart each scenario's kept runs with scripts/plot; say where."""
+    plot = os.path.join(TOP, "scripts", "plot")
+    made = []
+    for sname, args in SCENARIOS:
+        if "stream" in args:
+            continue                    # no latencies
+        base = os.path.join(outdir, slug(sname))
+        runs = ["%s=%s-%s" % (n, base, n) for n in servers]
+        for kind, ext, out in (("latency", ".hgrm", "-latency.png"),
+                               ("latency", ".hgrm", "-latency.txt"),
+                               ("timeline", ".csv", "-timeline.png")):
+            r = subprocess.run([plot, "-t", sname, kind, base + out] +
+                               [x + ext for x in runs],
+                               capture_output=True, text=True, timeout=60)
+            if r.returncode != 0:
+                print("  chart %s: %s" % (base + out, r.stderr.strip()),
+                      file=sys.stderr)
+            else:
+                made.append(base + out)
+    print("charts (the last run of each scenario, scripts/plot): %d in "
+          "%s\n" % (len(made), outdir))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
@@ -359,6 +397,9 @@ def main():
                     help="only the ping-pong comparison of echod-1 with "
                     "the epoll loop (100 and 1,000 connections, the "
                     "clients of --clients)")
+    ap.add_argument("--charts", default="bench-charts", metavar="DIR",
+                    help="where the charts go (default bench-charts; "
+                    "needs gnuplot)")
     a = ap.parse_args()
     if a.quick:
         a.runs, a.duration = 1, 1.0
@@ -387,15 +428,21 @@ def main():
         return
     servers = ["echod-1", "echod-auto", "epoll", "asyncio"]
     results = {}
+    chart = shutil.which("gnuplot") is not None
+    if chart:
+        os.makedirs(a.charts, exist_ok=True)
     for sname, args in SCENARIOS:
         for name in servers:
             srv = Server(name, None if name == "echod-auto" else spin)
+            keep = os.path.join(a.charts, "%s-%s" % (slug(sname), name)) \
+                if chart else None
             try:
                 # A discarded warm-up: some servers (asyncio) run their
                 # first seconds several times slower than later ones.
                 load(srv, args, 1.0, cpin)
-                reps = [load(srv, args, a.duration, cpin)
-                        for _ in range(a.runs)]
+                reps = [load(srv, args, a.duration, cpin,
+                             keep if i == a.runs - 1 else None)
+                        for i in range(a.runs)]
             finally:
                 srv.stop()
             results[(sname, name)] = reps
@@ -418,7 +465,9 @@ def main():
                 median(reps, lambda r: r["cpu_us_per_msg"])))
         print()
 
-    print("stream rows count CPU us per MB echoed, and have no latencies\n")
+    print("stream rows count CPU us per MB echoed, and have no latencies; "
+          "churn rows count CPU us per connection (a message each), and "
+          "their latency is each connection's whole\n")
     print("ratios (echod / reference, medians; throughput: MB/s; CPU: "
           "reference CPU per message (stream: per MB) / echod's; above 1 "
           "means echod is better)")
@@ -437,6 +486,10 @@ def main():
                     rcpu / cpu if cpu else 0))
             print("  %-24s %-10s %s" % (sname, e, "; ".join(parts)))
     print()
+    if chart:
+        charts(a.charts, servers)
+    else:
+        print("(gnuplot not installed: no charts)\n")
 
     res = two_clients(clients, a.runs, a.duration, spin, cpin)
     print_two_clients(res, clients, a.runs, spin, cpin)
