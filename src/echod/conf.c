@@ -41,6 +41,7 @@ conf_init(struct conf *c)
 	c->memory_limit_auto = 1;
 	c->metrics_max_connections = 16;
 	c->metrics_timeout_ms = 5 * 1000;
+	c->delay_queue = 10000;
 }
 
 /* Release what conf_parse_string allocated. */

@@ -30,7 +30,8 @@ struct addr_list {
 #define CONF_GROUP_NAMELEN	32	/* a group name's characters, at most */
 #define CONF_DEFAULT_GROUP	"default"
 #define CONF_TLS_GROUP		"tls"	/* the unnamed [tls], in metrics */
-#define CONF_GROUP_KEYS		48	/* at least confkey.c's keys */
+#define CONF_GROUP_KEYS		64	/* at least confkey.c's keys */
+#define CONF_PPM		1000000	/* a probability of 1, in millionths */
 #define CONF_PATHLEN		1024
 
 /* A group's protocol: its section's kind. */
@@ -70,6 +71,17 @@ struct conf_group {
 	uint64_t		 protocols;	/* TLS; CONF_TLS12 | CONF_TLS13 */
 	uint64_t		 handshake_timeout_ms; /* TLS */
 	unsigned char		 reflectors[65536 / 8]; /* UDP source ports */
+	/* The fault profile (fault.h); 0: that fault is off. */
+	uint64_t		 delay_ms, jitter_ms;	/* TCP and UDP */
+	uint64_t		 bandwidth;	/* TCP, bytes/s each way */
+	uint64_t		 group_bandwidth; /* TCP, bytes/s, all */
+	uint64_t		 slice[2];	/* TCP: write sizes, min-max */
+	uint64_t		 slice_gap_ms;	/* TCP */
+	uint64_t		 reset_after;	/* TCP: bytes echoed */
+	uint64_t		 close_after_ms; /* TCP: time connected */
+	uint64_t		 stall_after;	/* TCP: bytes echoed */
+	uint64_t		 reset_ppm, close_ppm, stall_ppm; /* TCP */
+	uint64_t		 loss_ppm, duplicate_ppm; /* UDP */
 };
 
 struct conf {
@@ -83,6 +95,10 @@ struct conf {
 	struct addr_list	 metrics_listen; /* empty: no metrics */
 	uint64_t		 metrics_max_connections;
 	uint64_t		 metrics_timeout_ms; /* for a whole request */
+	uint64_t		 fault_seed;	/* the faults' random numbers */
+	int			 fault_seed_set; /* else from the clock */
+	uint64_t		 delay_queue;	/* [udp]: delayed datagrams per
+						   worker, at most */
 	/* [0] is [tcp], [1] is [udp], then named groups in file order. */
 	struct conf_group	*groups;
 	size_t			 ngroups;

@@ -5,6 +5,8 @@
  */
 #include "config.h"
 
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,6 +211,58 @@ confgroup_check_tls(struct conf_parser *p, const struct conf_group *g)
 }
 
 /*
+ * A fault profile's keys together: jitter within delay (an echo is never
+ * due before it arrived), slice_gap only with slice, a probability only
+ * with its fault.  Return 0 or -1.
+ */
+static int
+confgroup_check_faults(struct conf_parser *p, const struct conf_group *g)
+{
+	static const struct {
+		const char	*prob, *fault;
+		size_t		 foff;
+	} probs[] = {
+		{ "reset_probability", "reset_after",
+		    offsetof(struct conf_group, reset_after) },
+		{ "close_probability", "close_after",
+		    offsetof(struct conf_group, close_after_ms) },
+		{ "stall_probability", "stall_after",
+		    offsetof(struct conf_group, stall_after) },
+	};
+	const char	*sec = g->proto == CONF_UDP ? "udp" : "tcp";
+	char		 label[64];
+	size_t		 i;
+	int		 line;
+
+	confgroup_label(g, label, sizeof(label));
+	if (g->jitter_ms > g->delay_ms) {
+		conf_error(p, conf_group_line(g, sec, "jitter"), "%s jitter: "
+		    "%llums is more than delay (%llums): an echo would be due "
+		    "before its data came", label,
+		    (unsigned long long)g->jitter_ms,
+		    (unsigned long long)g->delay_ms);
+		return (-1);
+	}
+	if (g->proto == CONF_UDP)
+		return (0);
+	if (g->slice_gap_ms > 0 && g->slice[0] == 0) {
+		conf_error(p, conf_group_line(g, sec, "slice_gap"), "%s "
+		    "slice_gap: needs slice", label);
+		return (-1);
+	}
+	for (i = 0; i < sizeof(probs) / sizeof(probs[0]); i++) {
+		line = conf_group_line(g, sec, probs[i].prob);
+		if (line > 0 && *(const uint64_t *)((const char *)g +
+		    probs[i].foff) == 0) {
+			conf_error(p, line, "%s %s: needs %s", label,
+			    probs[i].prob, probs[i].fault);
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+/*
  * Once the whole file is read: an unnamed section with no listen takes the
  * loopback default, unless the file listens on that protocol elsewhere;
  * a named group takes what it does not set from its unnamed section.
@@ -256,7 +310,8 @@ confgroup_resolve(struct conf_parser *p)
 			return;
 	}
 	for (i = 0; i < c->ngroups; i++)
-		if (confgroup_check_tls(p, &c->groups[i]) == -1)
+		if (confgroup_check_tls(p, &c->groups[i]) == -1 ||
+		    confgroup_check_faults(p, &c->groups[i]) == -1)
 			return;
 }
 

@@ -35,6 +35,7 @@ static const struct confkey confkeys[] = {
 	    CONF_MAX_WORKERS, "must be auto or a number from 1 to 256" },
 	{ "server", "user", 0, confval_user, 0, 0, 0, NULL },
 	{ "server", "memory_limit", 0, confval_memory_limit, 0, 0, 0, NULL },
+	{ "server", "fault_seed", 0, confval_seed, 0, 0, 0, NULL },
 	{ "tcp", "listen", LISTEN, confval_listen, G(listen), 0, 0,
 	    NULL },
 	{ "tcp", "buffer_limit", GROUP, confval_size, G(buffer_limit), 1024,
@@ -57,6 +58,34 @@ static const struct confkey confkeys[] = {
 	{ "tcp", "proxy_timeout", GROUP, confval_duration, G(proxy_timeout_ms),
 	    100, 60 * 60 * 1000, "must be from 100ms to 1h" },
 	{ "tcp", "banner", GROUP, confval_choice, G(banner), 0, 0, "off on" },
+	/* The fault profile (fault.c): misbehaving on purpose. */
+	{ "tcp", "delay", GROUP, confval_duration, G(delay_ms), 0,
+	    60 * 60 * 1000, "must be at most 1h" },
+	{ "tcp", "jitter", GROUP, confval_duration, G(jitter_ms), 0,
+	    60 * 60 * 1000, "must be at most 1h" },
+	{ "tcp", "bandwidth", GROUP, confval_size, G(bandwidth), 0,
+	    1ULL << 40, "must be from 0 (no limit) to 1024g "
+	    "bytes a second" },
+	{ "tcp", "group_bandwidth", GROUP, confval_size, G(group_bandwidth),
+	    0, 1ULL << 40, "must be from 0 (no limit) to 1024g "
+	    "bytes a second" },
+	{ "tcp", "slice", GROUP | CONFKEY_RANGE, confval_range, G(slice), 1,
+	    64 * 1024,
+	    "must be a size or range of sizes from 1 to 64k (like 1-64)" },
+	{ "tcp", "slice_gap", GROUP, confval_duration, G(slice_gap_ms), 0,
+	    60 * 1000, "must be at most 1m" },
+	{ "tcp", "reset_after", GROUP, confval_size, G(reset_after), 0,
+	    1ULL << 50, "must be at most 1048576g" },
+	{ "tcp", "reset_probability", GROUP, confval_probability,
+	    G(reset_ppm), 0, CONF_PPM, NULL },
+	{ "tcp", "close_after", GROUP, confval_duration, G(close_after_ms), 0,
+	    DAY_MS, TIMEOUT },
+	{ "tcp", "close_probability", GROUP, confval_probability,
+	    G(close_ppm), 0, CONF_PPM, NULL },
+	{ "tcp", "stall_after", GROUP, confval_size, G(stall_after), 0,
+	    1ULL << 50, "must be at most 1048576g" },
+	{ "tcp", "stall_probability", GROUP, confval_probability,
+	    G(stall_ppm), 0, CONF_PPM, NULL },
 	{ "tls", "certificate", STRING, confval_string, G(certificate), 0,
 	    CONF_PATHLEN, NULL },
 	{ "tls", "key", STRING, confval_string, G(key), 0, CONF_PATHLEN, NULL },
@@ -82,6 +111,17 @@ static const struct confkey confkeys[] = {
 	{ "udp", "burst", GROUP, confval_number, G(burst), 0, 10000000,
 	    "must be a number of datagrams from 0 (rate_limit's value) to "
 	    "10000000" },
+	{ "udp", "delay", GROUP, confval_duration, G(delay_ms), 0,
+	    60 * 60 * 1000, "must be at most 1h" },
+	{ "udp", "jitter", GROUP, confval_duration, G(jitter_ms), 0,
+	    60 * 60 * 1000, "must be at most 1h" },
+	{ "udp", "loss", GROUP, confval_probability, G(loss_ppm), 0,
+	    CONF_PPM, NULL },
+	{ "udp", "duplicate", GROUP, confval_probability, G(duplicate_ppm),
+	    0, CONF_PPM, NULL },
+	{ "udp", "delay_queue", CONFKEY_UNNAMED, confval_number,
+	    C(delay_queue), 1, 10000000,
+	    "must be a number of datagrams from 1 to 10000000" },
 	{ "metrics", "listen", REPEAT, confval_listen, C(metrics_listen), 0, 0,
 	    NULL },
 	{ "metrics", "max_connections", 0, confval_number,
@@ -152,6 +192,7 @@ confkey_group_defaults(struct conf_group *g)
 	g->proxy_timeout_ms = 5000;
 	g->protocols = CONF_TLS12 | CONF_TLS13;
 	g->handshake_timeout_ms = 10000;
+	g->reset_ppm = g->close_ppm = g->stall_ppm = CONF_PPM;
 	for (i = 0; i < sizeof(confkey_reflectors) /
 	    sizeof(confkey_reflectors[0]); i++)
 		PORTSET_ADD(g->reflectors, confkey_reflectors[i]);
@@ -186,6 +227,8 @@ confkey_inherit(size_t i, struct conf_group *dst, const struct conf_group *src)
 		dl->n = sl->n;
 	} else if (k->flags & CONFKEY_STRING)
 		memcpy(KEY_FIELD(dst, k), KEY_FIELD(src, k), k->max);
+	else if (k->flags & CONFKEY_RANGE)
+		memcpy(KEY_FIELD(dst, k), KEY_FIELD(src, k), 2 * sizeof(uint64_t));
 	else if (k->flags & CONFKEY_PORTS)
 		memcpy(dst->reflectors, src->reflectors,
 		    sizeof(dst->reflectors));

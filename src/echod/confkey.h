@@ -20,6 +20,7 @@
 #define CONFKEY_CIDRS	0x10	/* the field is a struct cidr_list */
 #define CONFKEY_PORTS	0x20	/* the field is a port bitmap */
 #define CONFKEY_STRING	0x40	/* the field is a char[max] */
+#define CONFKEY_RANGE	0x80	/* the field is a uint64_t[2] */
 
 struct confkey {
 	const char	*section;	/* "server", "tcp", "udp", "metrics" */
@@ -69,6 +70,12 @@ int	confval_string(const struct confkey *, void *, const char *,
 		    int, char *, size_t);
 int	confval_protocols(const struct confkey *, void *,
 		    const char *, int, char *, size_t);
+int	confval_probability(const struct confkey *, void *,
+		    const char *, int, char *, size_t);
+int	confval_range(const struct confkey *, void *, const char *,
+		    int, char *, size_t);
+int	confval_seed(const struct confkey *, void *, const char *,
+		    int, char *, size_t);
 
 
 

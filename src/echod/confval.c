@@ -359,3 +359,79 @@ confval_memory_limit(const struct confkey *k, void *obj, const char *v,
 	c->memory_limit = n;
 	return (0);
 }
+
+/*
+ * A probability from 0 to 1, as a decimal ("0.01", "1", ".5"), stored in
+ * millionths (CONF_PPM is 1): finer than that is refused, not rounded.
+ */
+int
+confval_probability(const struct confkey *k, void *obj, const char *v,
+    int again, char *why, size_t len)
+{
+	const char	*p = v;
+	uint64_t	 ppm = 0, scale = CONF_PPM;
+	int		 digits = 0;
+
+	if (*p == '0' || *p == '1') {
+		ppm = (uint64_t)(*p - '0') * CONF_PPM;
+		p++;
+		digits++;
+	}
+	if (*p == '.') {
+		for (p++; *p >= '0' && *p <= '9' && scale > 1; p++, digits++) {
+			scale /= 10;
+			ppm += (uint64_t)(*p - '0') * scale;
+		}
+		while (*p == '0')
+			p++;		/* trailing zeros past millionths */
+	}
+	if (*p != '\0' || digits == 0 || ppm > CONF_PPM)
+		return (confval_why(why, len, "'%s' must be a probability from "
+		    "0 to 1, in steps of 0.000001 at the finest", v));
+	*(uint64_t *)KEY_FIELD(obj, k) = ppm;
+	return (0);
+}
+
+/*
+ * A size or a range of sizes ("64", "1-64", "1k-16k") within the key's
+ * bounds, smallest first, into a uint64_t[2].
+ */
+int
+confval_range(const struct confkey *k, void *obj, const char *v, int again,
+    char *why, size_t len)
+{
+	uint64_t	*r = KEY_FIELD(obj, k);
+	char		 buf[64], *dash;
+	int		 n;
+
+	n = snprintf(buf, sizeof(buf), "%s", v);
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		buf[0] = '\0';		/* too long to be one */
+	if ((dash = strchr(buf, '-')) != NULL)
+		*dash++ = '\0';
+	if (units_size(buf, &r[0]) == -1)
+		r[0] = r[1] = 0;
+	else if (dash == NULL)
+		r[1] = r[0];
+	else if (units_size(dash, &r[1]) == -1)
+		r[0] = r[1] = 0;
+	if (r[0] < k->min || r[1] > k->max || r[1] < r[0]) {
+		r[0] = r[1] = 0;
+		return (confval_why(why, len, "'%s' %s", v, k->must));
+	}
+	return (0);
+}
+
+/* The faults' seed: a number, which then replaces the clock's. */
+int
+confval_seed(const struct confkey *k, void *obj, const char *v, int again,
+    char *why, size_t len)
+{
+	struct conf	*c = obj;
+
+	if (units_number(v, 0, UINT64_MAX, &c->fault_seed) == -1)
+		return (confval_why(why, len, "'%s' must be a number from 0 to "
+		    "18446744073709551615", v));
+	c->fault_seed_set = 1;
+	return (0);
+}

@@ -36,6 +36,7 @@
 
 #include "conn.h"
 #include "connpriv.h"
+#include "fault.h"
 #include "log.h"
 #include "memory.h"
 #include "os.h"
@@ -58,6 +59,9 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn	*c = arg;
 
+	/* A faulty connection's held echo and fault states first. */
+	if (c->fault != NULL && fault_written(c) != 0)
+		return;
 	if (c->flags & CONN_EOF) {
 		log_debug("conn %d: all echoed after client EOF",
 		    (int)bufferevent_getfd(bev));
@@ -103,7 +107,8 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if ((what & BEV_EVENT_EOF) && !(c->flags & CONN_LINGER) &&
-	    evbuffer_get_length(bufferevent_get_output(bev)) > 0) {
+	    (evbuffer_get_length(bufferevent_get_output(bev)) > 0 ||
+	    fault_held(c) > 0)) {
 		/* Half-close: finish echoing, then conn_write_cb frees. */
 		log_debug("conn %d: client EOF, flushing", fd);
 		c->flags |= CONN_EOF;
@@ -116,7 +121,8 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		 * catch one that stopped reading.
 		 */
 		if ((what & BEV_EVENT_READING) &&
-		    evbuffer_get_length(bufferevent_get_output(bev)) > 0) {
+		    (evbuffer_get_length(bufferevent_get_output(bev)) > 0 ||
+		    fault_held(c) > 0)) {
 			if (!(c->flags & (CONN_PAUSED | CONN_EOF)) &&
 			    bufferevent_enable(bev, EV_READ) == -1)
 				conn_free(c);
@@ -187,12 +193,20 @@ conn_new(struct worker *w, unsigned slot, int fd, const struct sockaddr *sa,
 		goto fail_free;
 	}
 	c->proxy = proxy;
+	if (fault_conn_new(c) == -1) {
+		log_warnx("conn %d: cannot set up its faults", fd);
+		fault_conn_free(c);
+		bufferevent_free(c->bev);
+		free(c);
+		goto fail_count;
+	}
 	bufferevent_setcb(c->bev, proxy ? preamble_read_cb : echo_path(c),
 	    conn_write_cb, conn_event_cb, c);
 	if ((c->flags & CONN_HANDSHAKE) &&
 	    tls_deadline(c, conn_group(c)->handshake_timeout_ms) == -1) {
 		if (c->deadline != NULL)
 			event_free(c->deadline);
+		fault_conn_free(c);
 		bufferevent_free(c->bev);
 		free(c);
 		goto fail_count;
@@ -203,6 +217,7 @@ conn_new(struct worker *w, unsigned slot, int fd, const struct sockaddr *sa,
 		tv = units_timeval(conn_group(c)->proxy_timeout_ms);
 		if (bufferevent_set_timeouts(c->bev, &tv, &tv) == -1) {
 			log_warnx("conn %d: cannot set the PROXY timeout", fd);
+			fault_conn_free(c);
 			bufferevent_free(c->bev);
 			free(c);
 			goto fail_count;
@@ -210,6 +225,7 @@ conn_new(struct worker *w, unsigned slot, int fd, const struct sockaddr *sa,
 	}
 	if (bufferevent_enable(c->bev, EV_READ) == -1) {
 		log_warnx("conn %d: cannot enable reading", fd);
+		fault_conn_free(c);
 		bufferevent_free(c->bev);
 		free(c);
 		goto fail_count;
@@ -328,6 +344,7 @@ conn_free(struct conn *c)
 		event_free(c->deadline);
 	if (c->notifywait != NULL)
 		event_free(c->notifywait);
+	fault_conn_free(c);
 	TAILQ_REMOVE(&w->conns, c, entry);
 	w->nconns--;
 	STAT_ADD(c->st, conns_active, -1);

@@ -18,15 +18,16 @@
 #include "stats.h"
 
 struct bufferevent;
+struct conn_fault;
 struct evbuffer_cb_entry;
 struct event;
 
 /* One accepted TCP client. */
 struct conn {
 	/*
-	 * What every echo reads (echo_direct_cb) first: w, st and flags
-	 * share a cache line in three allocations out of four (calloc's
-	 * 16-byte alignment); they were two lines apart.
+	 * What every echo reads (echo_direct_cb) first: w, st, flags and
+	 * slot in the first 24 bytes, on one cache line unless an allocation
+	 * starts in the last 24 bytes of one (they were 128 bytes apart).
 	 */
 	struct worker		*w;
 	struct stats		*st;		/* its group's, on its worker */
@@ -58,6 +59,7 @@ struct conn {
 	uint64_t		 notify_until_ms; /* until then, */
 	int			 notify_outq;	/* its queue at the last look, */
 	void			(*notified)(struct conn *); /* then this */
+	struct conn_fault	*fault;		/* a faulty group's (fault.c) */
 	union {
 		struct sockaddr		sa;
 		struct sockaddr_in	in;

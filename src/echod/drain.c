@@ -23,6 +23,7 @@
 
 #include "connpriv.h"
 #include "drain.h"
+#include "fault.h"
 #include "log.h"
 #include "memory.h"
 #include "os.h"
@@ -128,7 +129,8 @@ drain_idle(struct conn *c)
 {
 	int	 n;
 
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0 ||
+	    fault_held(c) > 0)
 		return (0);
 	if (ioctl((int)bufferevent_getfd(c->bev), FIONREAD, &n) == 0 && n > 0)
 		return (0);
@@ -202,6 +204,11 @@ drain_conn(struct conn *c)
 	if (c->flags & (CONN_LINGER | CONN_PROXY | CONN_HANDSHAKE |
 	    CONN_NOTIFYING))
 		return;
+	/* What a fault withholds on purpose is not the drain's to keep. */
+	if (fault_withholds(c)) {
+		conn_free(c);
+		return;
+	}
 	if (c->flags & CONN_EOF) {
 		/* It ends once flushed; only the shutdown timeout cuts it. */
 		if (bufferevent_set_timeouts(c->bev, NULL, NULL) == -1)

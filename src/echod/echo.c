@@ -20,6 +20,7 @@
 #include <event2/event.h>
 
 #include "connpriv.h"
+#include "fault.h"
 #include "log.h"
 #include "memory.h"
 #include "os.h"
@@ -270,11 +271,14 @@ echo_buffered_cb(struct bufferevent *bev, void *arg)
  * socket when nothing is queued, and reading ahead) and, for a feature
  * that must see every byte in the bufferevent (TLS, libevent's rate
  * limits, injected delays), a path through the bufferevent alone: TLS
- * takes it, every other group the plain path.
+ * takes it, a group with faults fault.c's, every other group the plain
+ * path.
  */
 bufferevent_data_cb
 echo_path(const struct conn *c)
 {
+	if (c->fault != NULL)
+		return (fault_read_cb);
 	return ((c->flags & CONN_TLS) ? echo_buffered_cb : echo_direct_cb);
 }
 

@@ -71,6 +71,7 @@ group_set(struct lgroup *g, const struct conf_group *cg, const char *file,
 	g->proxy = (int)cg->proxy;
 	g->proxy_timeout_ms = cg->proxy_timeout_ms;
 	g->banner = (int)cg->banner;
+	fault_profile_set(&g->faults, cg);
 	g->proxy_from.n = cg->proxy_from.n;
 	memcpy(g->reflectors, cg->reflectors, sizeof(g->reflectors));
 	g->listen.n = cg->listen.n;

@@ -13,6 +13,7 @@
 
 #include "addr.h"
 #include "conf.h"
+#include "fault.h"
 
 #define GROUP_SLOTS	64	/* groups in one run of echod, reloads too */
 
@@ -33,6 +34,7 @@ struct lgroup {
 	int			 banner;	/* say who answers, first */
 	void			*tls_ctx;	/* TLS, active: its SSL_CTX */
 	uint64_t		 handshake_timeout_ms;
+	struct fault_profile	 faults;	/* the group's misbehaviour */
 	unsigned char		 reflectors[65536 / 8];
 };
 

@@ -100,6 +100,8 @@ static const struct metrics_series {
 	    T(udp_denied) },
 	{ "echod_udp_dropped_total", NULL, NULL, UDP,
 	    "reason=\"send_failure\"", T(udp_dropped) },
+	{ "echod_udp_dropped_total", NULL, NULL, UDP,
+	    "reason=\"delay_queue\"", T(udp_delay_full) },
 	{ "echod_proxy_headers_total", "counter",
 	    "PROXY protocol headers taken, by command: proxy (naming a "
 	    "client) or local (v2 LOCAL, a balancer's health check; v2 with "
@@ -156,6 +158,30 @@ static const struct metrics_series {
 	{ "echod_drain_cut_bytes_total", "counter",
 	    "Bytes those connections had sent and did not get back.", TCP,
 	    NULL, T(cut_bytes) },
+	{ "echod_faults_total", "counter",
+	    "Faults made on purpose by the group's fault profile, by kind: "
+	    "TCP reads held for their delay, writes of one slice, connections "
+	    "reset, closed and stalled; UDP datagrams echoed after their "
+	    "delay, lost and duplicated.", TCP, "kind=\"delay\"",
+	    T(fault_delayed) },
+	{ "echod_faults_total", NULL, NULL, TCP, "kind=\"slice\"",
+	    T(fault_slices) },
+	{ "echod_faults_total", NULL, NULL, TCP, "kind=\"reset\"",
+	    T(fault_resets) },
+	{ "echod_faults_total", NULL, NULL, TCP, "kind=\"close\"",
+	    T(fault_closes) },
+	{ "echod_faults_total", NULL, NULL, TCP, "kind=\"stall\"",
+	    T(fault_stalls) },
+	{ "echod_faults_total", NULL, NULL, UDP, "kind=\"delay\"",
+	    T(udp_fault_delayed) },
+	{ "echod_faults_total", NULL, NULL, UDP, "kind=\"loss\"",
+	    T(udp_fault_lost) },
+	{ "echod_faults_total", NULL, NULL, UDP, "kind=\"duplicate\"",
+	    T(udp_fault_duplicated) },
+	{ "echod_fault_withheld_bytes_total", "counter",
+	    "Bytes TCP clients sent that a fault kept from being echoed on "
+	    "purpose: read after a reset, stall or close began.", TCP, NULL,
+	    T(fault_withheld) },
 };
 
 /* Append every per-group metric, from gt, the totals by group slot. */

@@ -239,6 +239,32 @@ server_events(struct server *srv)
 }
 
 /*
+ * Seed the workers' fault generators (fault.c) from fault_seed, or the
+ * clock, and say which: with it, a run's faults can be had again (the
+ * same connections and datagrams in the same order on each worker).
+ * Read at start only.
+ */
+static void
+server_seed(struct server *srv)
+{
+	struct timespec	 ts;
+	uint64_t	 seed = srv->conf.fault_seed;
+	unsigned	 i;
+
+	if (!srv->conf.fault_seed_set) {
+		if (clock_gettime(CLOCK_REALTIME, &ts) == -1)
+			ts.tv_sec = ts.tv_nsec = 0;
+		seed = ((uint64_t)ts.tv_sec * 1000000000ULL +
+		    (uint64_t)ts.tv_nsec) ^ ((uint64_t)getpid() << 32);
+	}
+	log_info("fault_seed %" PRIu64 "%s", seed, srv->conf.fault_seed_set ?
+	    "" : " (from the clock)");
+	for (i = 0; i < srv->nworkers; i++)
+		srv->workers[i].fault_rng = seed ^
+		    ((uint64_t)(i + 1) * 0xd1b54a32d192ed03ULL);
+}
+
+/*
  * Set up the main loop, the signals, the workers and every listener from
  * conf (read from path), whose contents the server takes over.  Return 0,
  * or a sysexits code after logging why; then server_free releases what
@@ -299,6 +325,7 @@ server_init(struct server *srv, struct conf *conf, const char *path)
 	for (i = 0; i < srv->nworkers; i++)
 		if (worker_init(&srv->workers[i], srv, (int)i) == -1)
 			return (EX_OSERR);
+	server_seed(srv);
 
 	if ((n = notify_listen_fds(&fds)) < 0) {
 		log_msg(LOG_ERR, "cannot take the sockets systemd passed");

@@ -47,7 +47,17 @@ typedef _Atomic uint64_t counter_t;
 	X(tls_fail_other)						\
 	X(idle_timeouts)						\
 	X(cut_conns)		/* cut at shutdown with echo pending */	\
-	X(cut_bytes)
+	X(cut_bytes)							\
+	X(fault_delayed)	/* TCP reads held for their delay */	\
+	X(fault_slices)		/* TCP writes of a slice */		\
+	X(fault_resets)		/* reset_after: connections reset */	\
+	X(fault_closes)		/* close_after: connections closed */	\
+	X(fault_stalls)		/* stall_after: connections stalled */	\
+	X(fault_withheld)	/* bytes read and not echoed, on purpose */ \
+	X(udp_fault_delayed)	/* datagrams echoed after a delay */	\
+	X(udp_fault_lost)	/* udp loss: dropped on purpose */	\
+	X(udp_fault_duplicated)	/* udp duplicate: sent twice */		\
+	X(udp_delay_full)	/* delay_queue full: dropped */
 struct stats {
 #define STATS_COUNTER(f)	counter_t f;
 	STATS_FIELDS(STATS_COUNTER)

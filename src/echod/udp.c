@@ -17,6 +17,7 @@
 
 #include <event2/event.h>
 
+#include "fault.h"
 #include "guard.h"
 #include "listener.h"
 #include "log.h"
@@ -27,11 +28,10 @@
 #define UDP_ROUNDS	4
 
 /* One worker's datagram buffers; memory is touched only as it is used. */
-#define UDP_CTLSIZE	CMSG_SPACE(sizeof(struct in6_pktinfo))
-
 struct udp_batch {
 	struct mmsghdr		msgs[UDP_BATCH];
-	struct mmsghdr		out[UDP_BATCH];	/* the replies let through */
+	struct mmsghdr		out[2 * UDP_BATCH]; /* the replies let
+						   through, duplicates too */
 	struct iovec		iov[UDP_BATCH];
 	struct sockaddr_storage	peers[UDP_BATCH];
 	union {
@@ -120,6 +120,38 @@ udp_reply(struct listener *u, struct udp_batch *b, int n)
 	}
 }
 
+/*
+ * A datagram i let through a faulty group: lost, delayed (udp_delay.c),
+ * or echoed, perhaps twice; each decided on its own.  Return the replies
+ * in b->out now, after those of this one (k before).
+ */
+static int
+udp_fault(struct listener *u, struct udp_batch *b, int i, int k)
+{
+	const struct fault_profile *p = &listener_group(u)->faults;
+	struct stats		*st = &u->w->stats[u->slot];
+	int			 dup;
+
+	if (fault_chance(u->w, p->loss_ppm)) {
+		STAT_ADD(st, udp_fault_lost, 1);
+		return (k);
+	}
+	dup = fault_chance(u->w, p->duplicate_ppm);
+	if (dup)
+		STAT_ADD(st, udp_fault_duplicated, 1);
+	if (p->delay_ms > 0) {
+		if (udp_delay_add(u, &b->msgs[i].msg_hdr, b->iov[i].iov_len) ==
+		    0 && dup)
+			(void)udp_delay_add(u, &b->msgs[i].msg_hdr,
+			    b->iov[i].iov_len);
+		return (k);
+	}
+	b->out[k++] = b->msgs[i];
+	if (dup)
+		b->out[k++] = b->msgs[i];
+	return (k);
+}
+
 /* Read callback: send every waiting datagram back to its sender. */
 static void
 udp_read_cb(evutil_socket_t fd, short what, void *arg)
@@ -131,7 +163,7 @@ udp_read_cb(evutil_socket_t fd, short what, void *arg)
 	struct timespec		 ts;
 	uint64_t		 bytes;
 	uint32_t		 ms_now;
-	int			 i, k, n, round;
+	int			 i, k, n, round, faulty = fault_udp_any(&g->faults);
 
 	for (round = 0; round < UDP_ROUNDS; round++) {
 		for (i = 0; i < UDP_BATCH; i++) {
@@ -167,7 +199,10 @@ udp_read_cb(evutil_socket_t fd, short what, void *arg)
 				/* Exactly what came, to whom it came from. */
 				b->iov[i].iov_len = b->msgs[i].msg_len;
 				udp_reply_from(&b->msgs[i].msg_hdr);
-				b->out[k++] = b->msgs[i];
+				if (faulty)
+					k = udp_fault(u, b, i, k);
+				else
+					b->out[k++] = b->msgs[i];
 				break;
 			case GUARD_REFLECTOR:
 				STAT_ADD(st, udp_reflection, 1);
@@ -226,6 +261,7 @@ close_fd:
 void
 udp_listener_fini(struct listener *u)
 {
+	udp_delay_forget(u);
 	event_free(u->udp.ev);
 	close(u->udp.fd);
 }

@@ -22,6 +22,7 @@
 
 #include "conn.h"
 #include "drain.h"
+#include "fault.h"
 #include "listener.h"
 #include "server.h"
 #include "udp.h"
@@ -246,6 +247,7 @@ worker_init(struct worker *w, struct server *srv, int id)
 	w->id = id;
 	w->srv = srv;
 	w->cmd_pipe[0] = w->cmd_pipe[1] = -1;
+	w->delay_cap = (size_t)srv->conf.delay_queue;
 	TAILQ_INIT(&w->listeners);
 	TAILQ_INIT(&w->conns);
 	if ((w->base = event_base_new()) == NULL) {
@@ -367,6 +369,8 @@ worker_free(struct worker *w)
 	listener_close_all(w);
 	w->draining = 1;
 	conn_free_all(w);
+	fault_worker_free(w);
+	udp_delay_free(w);
 	if (w->cmd_ev != NULL)
 		event_free(w->cmd_ev);
 	if (w->send_ev != NULL)

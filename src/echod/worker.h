@@ -17,6 +17,9 @@
 #include "ratelimit.h"
 #include "stats.h"
 
+struct bufferevent_rate_limit_group;
+struct udp_delay;
+
 struct event;
 struct event_base;
 struct server;
@@ -73,6 +76,13 @@ struct worker {
 	_Atomic uint64_t	 reload_gen;	/* last reload applied */
 	struct ratelimit	 rates;
 	uint64_t		 tls_logged_ms;	/* last handshake failure logged */
+	uint64_t		 fault_rng;	/* fault.c's generator */
+	struct udp_delay	*udelay;	/* UDP echoes waiting their delay */
+	size_t			 delay_cap;	/* ... at most this many */
+	struct fault_rl {
+		struct bufferevent_rate_limit_group *group;
+		uint64_t	 per_tick;
+	}			 fault_rl[GROUP_SLOTS];	/* group_bandwidth */
 };
 
 int	worker_init(struct worker *, struct server *, int);
