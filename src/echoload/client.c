@@ -144,8 +144,7 @@ client_expire(struct client *c, uint64_t now)
 		client_udp_expire(c, now);
 		return;
 	}
-	METER_ADD(c->ctx->meter, timeouts, 1);
-	client_close(c);
+	client_fault(c, CLIENT_STALLED);
 }
 
 /* Tell whether some echo is still due back on the client. */
@@ -171,11 +170,13 @@ client_finish(struct client *c)
 	client_expire(c, UINT64_MAX / 2);
 	if (c->dead)
 		return;
-	if (opt.mode == MODE_STREAM && c->recvd < c->sent)
-		METER_ADD(c->ctx->meter, timeouts, 1);
-	else if (opt.udp)
+	if (opt.udp)
 		METER_ADD(c->ctx->meter, udp_lost, c->inflight);
-	else if (c->qlen > 0)
+	else if ((c->qlen > 0 || (opt.mode == MODE_STREAM &&
+	    c->recvd < c->sent)) && opt.expect_faults)
+		METER_ADD(c->ctx->meter, fault_stalls, 1);
+	else if (c->qlen > 0 || (opt.mode == MODE_STREAM &&
+	    c->recvd < c->sent))
 		METER_ADD(c->ctx->meter, timeouts, 1);
 	client_close(c);
 }
@@ -227,6 +228,9 @@ client_close(struct client *c)
 	c->dead = 1;
 	client_settle(c);
 	client_tls_end(c, 0);
+	/* Nothing of this connection's TLS may carry over to the next. */
+	c->tls_hs = 0;
+	c->tls_want = 0;
 	if (c->wev != NULL) {
 		event_free(c->wev);
 		c->wev = NULL;

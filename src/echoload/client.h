@@ -65,6 +65,7 @@ struct client {
 	uint64_t		 t_open;	/* when the last was opened */
 	uint64_t		 t_start;	/* churn: when it was due */
 	int			 shut;		/* --server-close: our side is */
+	int			 reopening;	/* --expect-faults: soon */
 	void			*ssl;		/* --tls: SSL, while open */
 	void			*sess;		/* --tls: SSL_SESSION to offer */
 	int			 tls_hs;	/* --tls: handshake going on */
@@ -77,6 +78,10 @@ void		 client_pop(struct client *);
 void		 client_close(struct client *);
 void		 client_tcp_open(struct client *);
 void		 client_tcp_restart(struct client *);
+void		 client_fault(struct client *, int);
+#define CLIENT_RESET	1	/* client_fault: reset, or a send failed */
+#define CLIENT_CLOSED	2	/* ... the server closed first */
+#define CLIENT_STALLED	3	/* ... no echo within --timeout */
 void		 client_tcp_send(struct client *, struct msg *);
 void		 client_udp_open(struct client *);
 void		 client_udp_send(struct client *, struct msg *);

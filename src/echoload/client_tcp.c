@@ -57,21 +57,25 @@ client_tcp_io_send(struct client *c, const void *p, size_t len)
 }
 
 /*
- * --server-close: the message is written, so shut our side (a FIN, or
- * TLS's close_notify): the server echoes the rest and closes first.
+ * --server-close: the message is written, so shut our side (TLS's
+ * close_notify first, then a FIN either way): the server echoes the rest
+ * and closes.
  */
 static int
 client_tcp_shut(struct client *c)
 {
-	if (c->ssl == NULL) {
-		c->shut = 1;
-		return (shutdown(c->fd, SHUT_WR));
-	}
-	if (client_tls_shutdown(c) == 0)
-		c->shut = 1;
-	else if (errno != EAGAIN)
-		return (-1);
-	return (0);		/* or again when c->tls_want says */
+	int	 on = 1;
+
+	/*
+	 * Corked, the close_notify waits for the FIN and leaves with it:
+	 * else the server could see it, echo, close and send its own FIN
+	 * before ours was out, and keep the TIME_WAIT.
+	 */
+	if (c->ssl != NULL && (setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &on,
+	    sizeof(on)) == -1 || client_tls_shutdown(c) == -1))
+		return (errno == EAGAIN ? 0 : -1);  /* again: c->tls_want */
+	c->shut = 1;
+	return (shutdown(c->fd, SHUT_WR));
 }
 
 /*
@@ -99,14 +103,12 @@ client_tcp_flush(struct client *c)
 		}
 		if (n == -1 && (errno == EAGAIN || errno == EINTR))
 			break;
-		METER_ADD(c->ctx->meter, resets, 1);
-		client_close(c);
+		client_fault(c, CLIENT_RESET);
 		return;
 	}
 	if (opt.server_close && !c->shut && c->sent > 0 &&
 	    c->written == c->sent && client_tcp_shut(c) == -1) {
-		METER_ADD(c->ctx->meter, resets, 1);
-		client_close(c);
+		client_fault(c, CLIENT_RESET);
 		return;
 	}
 	if (client_tcp_watch(c) == -1)
@@ -206,6 +208,52 @@ client_tcp_connected(struct client *c)
 	client_tcp_handshake(c);
 }
 
+/* --expect-faults: open the client's next connection, unless ending. */
+static void
+client_tcp_reopen_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct client	*c = arg;
+
+	c->reopening = 0;
+	if (!c->ctx->stopping)
+		client_tcp_restart(c);
+}
+
+/*
+ * The server reset or closed the connection, or its echo did not come
+ * back in time.  An error, counted as such; with --expect-faults a fault
+ * of the server's, counted as one, and the client goes on with a new
+ * connection from the next turn of the loop (or, in open-loop churn, when
+ * the pace next starts one).
+ */
+void
+client_fault(struct client *c, int kind)
+{
+	struct timeval	 now = { 0, 0 };
+
+	if (!opt.expect_faults) {
+		if (kind == CLIENT_STALLED)
+			METER_ADD(c->ctx->meter, timeouts, 1);
+		else
+			METER_ADD(c->ctx->meter, resets, 1);
+		client_close(c);
+		return;
+	}
+	if (kind == CLIENT_RESET)
+		METER_ADD(c->ctx->meter, fault_resets, 1);
+	else if (kind == CLIENT_CLOSED)
+		METER_ADD(c->ctx->meter, fault_closes, 1);
+	else
+		METER_ADD(c->ctx->meter, fault_stalls, 1);
+	client_close(c);
+	if (c->ctx->stopping || c->reopening ||
+	    (opt.mode == MODE_CHURN && opt.rate > 0))
+		return;
+	if (event_base_once(c->ctx->base, -1, EV_TIMEOUT, client_tcp_reopen_cb,
+	    c, &now) == 0)
+		c->reopening = 1;
+}
+
 /* Churn: open the client's next connection, from a clean slate. */
 void
 client_tcp_restart(struct client *c)
@@ -299,8 +347,7 @@ client_tcp_take(struct client *c)
 		if (n == -1 && (errno == EAGAIN || errno == EINTR))
 			return (0);
 		/* Closed or reset under us. */
-		METER_ADD(ctx->meter, resets, 1);
-		client_close(c);
+		client_fault(c, n == 0 ? CLIENT_CLOSED : CLIENT_RESET);
 		return (-1);
 	}
 	now = now_us();

@@ -45,6 +45,7 @@ struct opts {
 	int		 proxy;		/* PROXY header version; 0: none */
 	struct addr	 proxy_src;	/* the client it names */
 	int		 server_close;	/* churn: the server closes first */
+	int		 expect_faults;	/* resets, closes, stalls: counted */
 	const char	*hgrm;		/* --hgrm: the latencies' file */
 	const char	*timeline;	/* --timeline: a CSV row a second */
 	int		 tls;

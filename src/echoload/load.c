@@ -66,6 +66,7 @@ struct load_timeline {
 	uint64_t	 next;		/* when the next is due */
 	struct tally	 prev;		/* the counters then */
 	struct hist	 iv;		/* the latencies since */
+	int		 err;		/* the first failed write's errno */
 };
 
 static struct load_thread	*load_threads;
@@ -333,8 +334,10 @@ static void
 load_timeline_row(const struct load_window *w, struct load_timeline *tl,
     const struct tally *s)
 {
-	report_timeline_row(tl->f, (double)(w->now - w->t_meas) / 1e6,
-	    (double)(w->now - tl->t_row) / 1e6, s, &tl->prev, &tl->iv);
+	if (report_timeline_row(tl->f, (double)(w->now - w->t_meas) / 1e6,
+	    (double)(w->now - tl->t_row) / 1e6, s, &tl->prev, &tl->iv) == -1 &&
+	    tl->err == 0)
+		tl->err = errno != 0 ? errno : EIO;
 	tl->prev = *s;
 	tl->t_row = w->now;
 	hist_init(&tl->iv);
@@ -430,9 +433,14 @@ load_run(struct report *r, FILE *timeline)
 	meter_window(0);
 	w.now = now_us();
 	load_collect(&end, timeline != NULL ? &tl.iv : NULL);
-	if (timeline != NULL)
-		load_timeline_row(&w, &tl, &end);
 	load_join();
+	if (timeline != NULL) {
+		/* The last row's latencies: what the threads had not handed. */
+		for (i = 0; i < opt.threads; i++)
+			meter_take_rest(&load_threads[i].meter, &tl.iv);
+		load_timeline_row(&w, &tl, &end);
+		r->timeline_errno = tl.err;
+	}
 	if (opt.progress)
 		report_progress_end();
 	r->secs = (double)(w.now - w.t_meas) / 1e6;

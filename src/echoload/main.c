@@ -36,6 +36,7 @@ main(int argc, char *argv[])
 	FILE		*hgrm, *timeline = NULL;
 	int		 quiet, rc, werr;
 
+	memset(&r, 0, sizeof(r));
 	quiet = options_read(argc, argv);
 	if (!quiet && !opt.json && isatty(STDERR_FILENO))
 		opt.progress = 1;
@@ -97,11 +98,14 @@ tls:
 	client_tls_cleanup();
 	/* As --hgrm: a file not written exits 74. */
 	if (timeline != NULL) {
-		werr = ferror(timeline);
-		if (fclose(timeline) == EOF || werr) {
+		werr = r.timeline_errno;
+		if (werr == 0 && ferror(timeline))
+			werr = EIO;
+		if (fclose(timeline) == EOF && werr == 0)
+			werr = errno;
+		if (werr != 0) {
 			fprintf(stderr, "echoload: --timeline %s: %s\n",
-			    opt.timeline, werr ? "a write failed" :
-			    strerror(errno));
+			    opt.timeline, strerror(werr));
 			rc = EX_IOERR;
 		}
 	}

@@ -124,6 +124,18 @@ meter_take_interval(struct meter *m, struct hist *h)
 	pthread_mutex_unlock(&m->mu);
 }
 
+/*
+ * Once the thread has ended: move the latencies it had not handed over
+ * yet, and those handed over, into h.
+ */
+void
+meter_take_rest(struct meter *m, struct hist *h)
+{
+	meter_take_interval(m, h);
+	hist_merge(h, &m->interval);
+	hist_init(&m->interval);
+}
+
 /* Add every latency of the window to h, once the thread has ended. */
 void
 meter_merge_all(const struct meter *m, struct hist *h)

@@ -29,6 +29,9 @@
 	X(tls_handshakes)						\
 	X(tls_resumed)							\
 	X(tls_failed)							\
+	X(fault_resets)		/* --expect-faults: reset, reconnected */ \
+	X(fault_closes)		/* ... closed by the server */		\
+	X(fault_stalls)		/* ... no echo in --timeout */		\
 	X(clients_settled)
 
 /* The phases of a churn connection, timed from its start (meter.c). */
@@ -70,6 +73,7 @@ void	meter_record_phase(struct meter *, enum phase, uint64_t);
 void	meter_hand_over(struct meter *, uint64_t);
 void	meter_sum(const struct meter *, struct tally *);
 void	meter_take_interval(struct meter *, struct hist *);
+void	meter_take_rest(struct meter *, struct hist *);
 void	meter_merge_all(const struct meter *, struct hist *);
 void	meter_merge_phase(const struct meter *, enum phase, struct hist *);
 

@@ -27,7 +27,7 @@
 enum {
 	OPT_RECONNECT = 256, OPT_TLS, OPT_TLS_CA, OPT_TLS_CERT, OPT_TLS_KEY,
 	OPT_TLS_NAME, OPT_TLS_NO_VERIFY, OPT_TLS_NO_RESUME, OPT_TLS_VERSION,
-	OPT_HGRM, OPT_TIMELINE, OPT_SERVER_CLOSE
+	OPT_HGRM, OPT_TIMELINE, OPT_SERVER_CLOSE, OPT_EXPECT_FAULTS
 };
 
 static int	 main_reconnect;	/* --reconnect: -m churn's old name */
@@ -45,7 +45,7 @@ usage(int ex)
 	    "[--max-loss percent]\n"
 	    "                [--seed n] [--progress] [--hgrm file] "
 	    "[--timeline file]\n"
-	    "                [--server-close]\n"
+	    "                [--server-close] [--expect-faults]\n"
 	    "                [--proxy-v1 | --proxy-v2 address]\n"
 	    "                [--tls [--tls-ca file | --tls-no-verify] "
 	    "[--tls-cert file --tls-key file]\n"
@@ -242,6 +242,9 @@ main_option_long(int ch, char *argv[])
 	case OPT_SERVER_CLOSE:
 		opt.server_close = 1;
 		break;
+	case OPT_EXPECT_FAULTS:
+		opt.expect_faults = 1;
+		break;
 	case OPT_HGRM:
 		opt.hgrm = optarg;
 		break;
@@ -313,6 +316,7 @@ main_options(int argc, char *argv[])
 		{ "proxy-v2", required_argument, NULL, '2' },
 		{ "reconnect", no_argument, NULL, OPT_RECONNECT },
 		{ "server-close", no_argument, NULL, OPT_SERVER_CLOSE },
+		{ "expect-faults", no_argument, NULL, OPT_EXPECT_FAULTS },
 		{ "hgrm", required_argument, NULL, OPT_HGRM },
 		{ "timeline", required_argument, NULL, OPT_TIMELINE },
 		{ "tls", no_argument, NULL, OPT_TLS },
@@ -398,6 +402,9 @@ main_check(int argc)
 		    "message)");
 	if (opt.server_close && opt.mode != MODE_CHURN)
 		main_usage_error("--server-close is for churn mode");
+	if (opt.expect_faults && opt.udp)
+		main_usage_error("--expect-faults is for TCP (UDP: --max-loss; "
+		    "duplicates count as late)");
 	main_check_tls();
 	if (opt.threads > opt.connections)
 		opt.threads = opt.connections;

@@ -15,7 +15,7 @@ static uint64_t
 report_errors(const struct tally *s)
 {
 	return (s->mismatches + s->resets + s->timeouts + s->connect_fail +
-	    s->tls_failed);
+	    s->tls_failed + s->overloaded);
 }
 
 /* Print the progress line over the last one, on standard error. */
@@ -43,27 +43,31 @@ report_timeline_head(FILE *f)
 /*
  * Write a timeline row: the window's first at seconds, the counters s
  * against prev, secs before, and their latencies iv (none: empty fields);
- * flushed, for those who watch the file grow.
+ * flushed, for those who watch the file grow.  Return 0, or -1 with errno
+ * if it could not be written.
  */
-void
+int
 report_timeline_row(FILE *f, double at, double secs, const struct tally *s,
     const struct tally *prev, const struct hist *iv)
 {
 	uint64_t	 msgs = s->msgs - prev->msgs;
+	int		 n;
 
 	if (secs <= 0)
 		secs = 1e-6;
-	fprintf(f, "%.3f,%" PRIu64 ",%.1f,%.3f,", at, msgs,
-	    (double)msgs / secs,
-	    (double)(s->bytes_recv - prev->bytes_recv) / secs / 1e6);
 	if (iv->count > 0)
-		fprintf(f, "%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",",
+		n = fprintf(f, "%.3f,%" PRIu64 ",%.1f,%.3f,%" PRIu64 ",%" PRIu64
+		    ",%" PRIu64 ",%" PRIu64 "\n", at, msgs, (double)msgs / secs,
+		    (double)(s->bytes_recv - prev->bytes_recv) / secs / 1e6,
 		    hist_percentile(iv, 50), hist_percentile(iv, 99),
-		    hist_percentile(iv, 99.9));
+		    hist_percentile(iv, 99.9),
+		    report_errors(s) - report_errors(prev));
 	else
-		fputs(",,,", f);
-	fprintf(f, "%" PRIu64 "\n", report_errors(s) - report_errors(prev));
-	(void)fflush(f);	/* ferror, checked at the end, keeps a failure */
+		n = fprintf(f, "%.3f,%" PRIu64 ",%.1f,%.3f,,,,%" PRIu64 "\n",
+		    at, msgs, (double)msgs / secs,
+		    (double)(s->bytes_recv - prev->bytes_recv) / secs / 1e6,
+		    report_errors(s) - report_errors(prev));
+	return (n < 0 || fflush(f) == EOF ? -1 : 0);
 }
 
 /* End the progress line. */
@@ -164,6 +168,12 @@ report_failure(const struct tally *s, double loss)
 		U(resumed, s->tls_resumed)				\
 		U(failed, s->tls_failed)				\
 	E()								\
+	O(faults)							\
+		B(expected, opt.expect_faults)				\
+		U(reset, s->fault_resets)				\
+		U(closed, s->fault_closes)				\
+		U(stalled, s->fault_stalls)				\
+	E()								\
 	B(ok, why == NULL)						\
 	N(failure, why)
 
@@ -253,6 +263,10 @@ report_text(const struct report *r, double loss, const char *why)
 	printf("errors:      %" PRIu64 " mismatched, %" PRIu64 " reset, "
 	    "%" PRIu64 " timed out, %" PRIu64 " overloaded\n",
 	    s->mismatches, s->resets, s->timeouts, s->overloaded);
+	if (opt.expect_faults)
+		printf("faults:      %" PRIu64 " reset, %" PRIu64 " closed, %"
+		    PRIu64 " stalled (expected: the client reconnected)\n",
+		    s->fault_resets, s->fault_closes, s->fault_stalls);
 	if (opt.tls)
 		printf("tls:         %" PRIu64 " handshakes (%" PRIu64
 		    " resumed), %" PRIu64 " failed\n", s->tls_handshakes,

@@ -17,13 +17,14 @@ struct report {
 						   the first echoed byte */
 	double		secs;		/* the window */
 	double		ramp_secs;	/* the ramp-up before it */
+	int		timeline_errno;	/* the first failed write's; 0 */
 };
 
 void	report_progress(double, double, const struct tally *,
 	    const struct tally *, const struct hist *);
 void	report_progress_end(void);
 void	report_timeline_head(FILE *);
-void	report_timeline_row(FILE *, double, double, const struct tally *,
+int	report_timeline_row(FILE *, double, double, const struct tally *,
 	    const struct tally *, const struct hist *);
 int	report_print(const struct report *);
 

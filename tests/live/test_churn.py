@@ -76,7 +76,7 @@ def test_churn_closed_loop(churnd, server_close):
 
 
 def test_churn_open_loop_rate(churnd):
-    r, rep = churn(churnd, "-r", "400", "-c", "20", "-d", "2s")
+    r, rep = churn(churnd, "-r", "400", "-c", "100", "-d", "2s")
     assert r.returncode == 0, r.stdout + r.stderr
     assert rep["rate"] == 400 and rep["ramp_seconds"] < 0.5
     # Paced: as many connections as the rate asks, no more (generous
@@ -144,7 +144,7 @@ def test_timeline_adds_up(churnd, tmp_path, args):
     assert 3 <= len(rows) <= 4
     t = [float(x["seconds"]) for x in rows]
     assert t == sorted(t) and abs(t[-1] - rep["seconds"]) < 0.01
-    assert all(0.9 <= b - a <= 1.2 for a, b in zip(t, t[1:-1]))
+    assert all(0.5 <= b - a <= 2.0 for a, b in zip(t, t[1:-1]))
     assert sum(int(x["messages"]) for x in rows) == rep["messages"]
     assert sum(int(x["errors"]) for x in rows) == 0
     for x in rows:

@@ -15,7 +15,8 @@ import time
 import pytest
 
 from conftest import ECHOD
-from test_echoload import ECHOLOAD, HERE, echoload, target
+from test_churn import time_wait
+from test_echoload import ECHOLOAD, HERE, bad_echo, echoload, target  # noqa
 from test_guard import free_port, settled
 from test_tls import OPENSSL, certs, tls_config  # noqa: F401 (a fixture)
 
@@ -100,13 +101,29 @@ def test_reconnect_without_resumption(tlsd, certs):  # noqa: F811
 
 @pytest.mark.parametrize("version", ["1.2", "1.3"])
 def test_churn_server_close(tlsd, certs, version):  # noqa: F811
-    # Our close_notify after the message, the echo, then echod's.
+    # Our close_notify and FIN after the message, the echo, then echod's.
     r, rep = tls_load(tlsd, certs, "-m", "churn", "--server-close",
                       "--tls-version", version, "-c", "4", "-s", "1-2000")
     assert r.returncode == 0, r.stdout + r.stderr
     assert rep["churn"]["connections"] == rep["messages"] > 10
     assert rep["tls"]["handshakes"] >= rep["messages"]
     assert rep["tls"]["resumed"] >= rep["messages"] - 4
+    # The client's FIN came first: TIME-WAIT on its side, none on echod's.
+    srv, cli = time_wait(tlsd.tls[0][1])
+    assert srv == 0 and cli > 0
+
+
+def test_churn_open_loop_failed_handshakes(bad_echo):  # noqa: F811
+    # A server that speaks no TLS: every handshake fails, and each idle
+    # client is used again for the next connection (it crashed once: a
+    # failed handshake's state carried over).
+    r = echoload("--tls", "--tls-no-verify", "-m", "churn", "-r", "50", "-c",
+                 "2", "-d", "1s", "--timeout", "500ms", "--json",
+                 bad_echo("plain"))
+    assert r.returncode == 1, r.stdout + r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["tls"]["failed"] >= 10
+    assert rep["failure"] == "TLS handshakes failed"
 
 
 def test_plain_reconnect(echod):

@@ -4,6 +4,7 @@ delay, loss and duplicates; each checked from the client's side with
 generous bounds (accuracy is the benchmark's), the bytes that do come back
 exact, a plain group beside a faulty one unaffected, the counters, and the
 configuration's refusals."""
+import json
 import os
 import random
 import select
@@ -16,6 +17,7 @@ import time
 import pytest
 
 from conftest import ECHOD
+from test_echoload import echoload, target
 from test_guard import free_port, metrics, settled
 
 BASE = """\
@@ -344,3 +346,34 @@ def test_bad_fault_keys(tmp_path, text, msg):
                        text=True, timeout=30)
     assert r.returncode == 78, r.stderr
     assert msg in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("profile,args,kind", [
+    ("reset_after = 16k\nreset_probability = 0.5\n", ["-s", "1-2000"],
+     "reset"),
+    ("close_after = 300ms\n", [], "closed"),
+    ("stall_after = 1k\nstall_probability = 0.3\n",
+     ["--timeout", "500ms"], "stalled"),
+    ("reset_after = 64k\n", ["-m", "stream", "-s", "4k"], "reset"),
+])
+def test_echoload_expects_faults(start_echod, profile, args, kind):
+    """echoload --expect-faults and echod's faults test each other: the
+    faults counted, not errors, every byte that came back right; without
+    the flag, the same run fails."""
+    d = faulty(start_echod, tcp=profile)
+    addr = target(d.groups["tcp f"][0])
+    r = echoload("--expect-faults", "-c", "8", "-d", "2s", "--json", *args,
+                 addr)
+    assert r.returncode == 0, r.stdout + r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["faults"]["expected"] is True
+    assert rep["faults"][kind] >= 1, rep["faults"]
+    assert rep["errors"]["mismatched"] == 0
+    assert rep["bytes_echoed"] > 0
+    # echod counted at least as many of that kind as echoload saw.
+    mkind = {"reset": "reset", "closed": "close", "stalled": "stall"}[kind]
+    m = metrics(d.mport)
+    assert m[key("echod_faults_total", kind=mkind)] >= \
+        (1 if kind == "stalled" else rep["faults"][kind])
+    r = echoload("-c", "8", "-d", "2s", "--json", *args, addr)
+    assert r.returncode == 1, r.stdout + r.stderr

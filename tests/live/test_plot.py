@@ -65,17 +65,18 @@ def png_read(path):
     return w, h, rows
 
 
-# gnuplot's first two line colours, for the first and second run.
-RUN_COLOURS = [(0x94, 0x00, 0xd3), (0x00, 0x9e, 0x73)]
+# gnuplot's first three line colours, for the first, second, third line.
+RUN_COLOURS = [(0x94, 0x00, 0xd3), (0x00, 0x9e, 0x73), (0x56, 0xb4, 0xe9)]
 
 
-@pytest.mark.parametrize("kind,files", [
-    ("latency", ["closed.hgrm"]),
-    ("latency", ["closed.hgrm", "open.hgrm"]),
-    ("timeline", ["closed.csv"]),
-    ("timeline", ["closed.csv", "open.csv"]),
+@pytest.mark.parametrize("kind,files,colours", [
+    ("latency", ["closed.hgrm"], 1),
+    ("latency", ["closed.hgrm", "open.hgrm"], 2),
+    # One timeline: messages/s, then its p50, p99 and p99.9.
+    ("timeline", ["closed.csv"], 3),
+    ("timeline", ["closed.csv", "open.csv"], 2),
 ])
-def test_plot_makes_a_png(tmp_path, kind, files):
+def test_plot_makes_a_png(tmp_path, kind, files, colours):
     out = tmp_path / "chart.png"
     r = plot("-s", "640x360", "-t", "it's a test", kind, str(out),
              *["run %d=%s" % (i, os.path.join(FIX, f))
@@ -83,10 +84,28 @@ def test_plot_makes_a_png(tmp_path, kind, files):
     assert r.returncode == 0, r.stderr
     w, h, rows = png_read(out)
     assert (w, h) == (640, 360)
-    # Each run's line drawn, in its colour: many pixels of it (its key's
-    # sample alone is some 40), not an empty frame.
-    for colour in RUN_COLOURS[:len(files)]:
+    # Each line drawn, in its colour: many pixels of it (its key's sample
+    # alone is some 40), not an empty frame.
+    for colour in RUN_COLOURS[:colours]:
         assert sum(row.count(colour) for row in rows) > 200, colour
+
+
+def test_plot_text(tmp_path):
+    # "-": a text chart on standard output, the runs' keys in it.
+    r = plot("latency", "-", "echod=" + os.path.join(FIX, "closed.hgrm"),
+             "epoll=" + os.path.join(FIX, "open.hgrm"))
+    assert r.returncode == 0, r.stderr
+    # gnuplot's dumb terminal starts with a form feed's empty line.
+    lines = r.stdout.splitlines()
+    assert len(lines) in (24, 25) and max(len(x) for x in lines) <= 79
+    assert "echod ****" in r.stdout and "epoll ####" in r.stdout
+    assert "99.9%" in r.stdout
+    # A .txt file the same.
+    out = tmp_path / "chart.txt"
+    r = plot("-s", "100x30", "latency", str(out),
+             os.path.join(FIX, "closed.hgrm"))
+    assert r.returncode == 0, r.stderr
+    assert len(out.read_text().splitlines()) in (30, 31)
 
 
 @pytest.mark.parametrize("args,code,msg", [
