@@ -9,6 +9,7 @@ import os
 import random
 import select
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -19,6 +20,8 @@ import pytest
 from conftest import ECHOD
 from test_echoload import echoload, target
 from test_guard import free_port, metrics, settled
+import test_tls as tlsmod
+from test_tls import certs  # noqa: F401 (a fixture)
 
 # Scenarios of several seconds run once per CI run (ECHOD_HEAVY=1).
 heavy = pytest.mark.skipif(
@@ -386,3 +389,49 @@ def test_echoload_expects_faults(start_echod, profile, args, kind):
         (1 if kind == "stalled" else rep["faults"][kind])
     r = echoload("-c", "8", "-d", "1s", "--json", *args, addr)
     assert r.returncode == 1, r.stdout + r.stderr
+
+
+def test_reload_changes_the_profile_for_new_connections(start_echod):
+    gport = free_port()
+    conf = (BASE + "[tcp f]\nlisten = 127.0.0.1:%d\ndelay = %s\n")
+    mport = free_port()
+    d = start_echod(conf % (mport, gport, "300ms"))
+    old = socket.create_connection(("127.0.0.1", gport), timeout=5)
+    with open(d.config_path, "w") as f:
+        f.write(conf % (mport, gport, "0"))
+    d.proc.send_signal(signal.SIGHUP)
+    d.wait_log(r"reloaded ")
+    new = socket.create_connection(("127.0.0.1", gport), timeout=5)
+    for s, slow in ((old, True), (new, False)):
+        t0 = time.monotonic()
+        s.sendall(b"profile")
+        assert recv_exactly(s, 7) == b"profile"
+        took = time.monotonic() - t0
+        assert (took >= 0.25) if slow else (took < 0.2), (slow, took)
+        s.close()
+
+
+@pytest.mark.skipif(not (tlsmod.OPENSSL and tlsmod.HAVE_TLS),
+                    reason="built --without-openssl, or no openssl command")
+@pytest.mark.parametrize("profile", ["delay = 100ms\n", "slice = 1-100\n",
+                                     "bandwidth = 256k\n"])
+def test_tls_group_with_faults(start_echod, certs, profile):  # noqa: F811
+    # Faults over TLS: the echo whole and exact, then the client's
+    # close_notify answered with echod's (suppress_ragged_eofs off: a
+    # close without one raises).
+    d = start_echod(tlsmod.tls_config(certs, free_port(), profile,
+                                      server="workers = 1\n"))
+    data = os.urandom(100000)
+    with tlsmod.connect(tlsmod.client_ctx(certs), d.tls[0],
+                        ragged=False) as s:
+        t0 = time.monotonic()
+        s.sendall(data[:1000])
+        assert recv_exactly(s, 1000) == data[:1000]
+        if "delay" in profile:
+            assert time.monotonic() - t0 >= 0.1
+        # One thread: an SSL object is not for two at once.
+        for i in range(1000, len(data), 9900):
+            s.sendall(data[i:i + 9900])
+            assert recv_exactly(s, len(data[i:i + 9900])) == \
+                data[i:i + 9900]
+        s.unwrap()          # our close_notify; echod's comes back
