@@ -10,6 +10,7 @@
 
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <netinet/in.h>
 #include <stdint.h>
 
@@ -91,6 +92,8 @@ void	preamble_cut(struct conn *);
 /* tls.c */
 void	tls_handshake_event(struct conn *, short);
 int	tls_deadline(struct conn *, uint64_t);
+ssize_t	tls_take_pending(struct conn *);
+int	tls_pending(const struct conn *);
 
 /* tls_close.c */
 void	tls_notify(struct conn *, void (*)(struct conn *));

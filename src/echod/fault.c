@@ -77,11 +77,13 @@ struct conn_fault {
 	uint64_t		 since_ms;	/* in this state since */
 	struct event		*timer;		/* the pump's, then the state's */
 	struct event		*closer;	/* close_after */
+	struct event		*poke;		/* TLS: OpenSSL holds plaintext */
 	struct ev_token_bucket_cfg *rate;	/* bandwidth */
 };
 
 static int	fault_pump(struct conn *);
 static int	fault_settle(struct conn *);
+static int	fault_poke(struct conn *);
 
 /* Microseconds on the monotonic clock: delays are not coarse. */
 static uint64_t
@@ -347,6 +349,8 @@ fault_conn_free(struct conn *c)
 		event_free(f->timer);
 	if (f->closer != NULL)
 		event_free(f->closer);
+	if (f->poke != NULL)
+		event_free(f->poke);
 	if (c->bev != NULL) {
 		(void)bufferevent_remove_from_rate_limit_group(c->bev);
 		(void)bufferevent_set_rate_limit(c->bev, NULL);
@@ -596,6 +600,45 @@ fault_at_budget(struct conn *c)
 }
 
 /*
+ * TLS and a bandwidth: a read the rate limit cut mid-record left the
+ * record's rest decrypted inside OpenSSL, where libevent would leave it
+ * until the socket has more (tls_take_pending); take it, and echo it as
+ * a read.
+ */
+static void
+fault_poke_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+	ssize_t		 n;
+
+	if (c->fault->state != FAULT_ECHO || (c->flags & CONN_PAUSED))
+		return;
+	if ((n = tls_take_pending(c)) == -1) {
+		conn_free(c);
+		return;
+	}
+	if (n > 0)
+		fault_read_cb(c->bev, c);
+}
+
+/* After a read: look for what OpenSSL holds back, from the next turn. */
+static int
+fault_poke(struct conn *c)
+{
+	struct conn_fault	*f = c->fault;
+	struct timeval		 tv = { 0, 0 };
+
+	if (!(c->flags & CONN_TLS) || f->state != FAULT_ECHO ||
+	    (c->flags & CONN_PAUSED) || (f->p.bandwidth == 0 &&
+	    f->p.group_bandwidth == 0) || !tls_pending(c))
+		return (0);
+	if (f->poke == NULL &&
+	    (f->poke = evtimer_new(c->w->base, fault_poke_cb, c)) == NULL)
+		return (-1);
+	return (evtimer_add(f->poke, &tv));
+}
+
+/*
  * Read callback of a faulty connection: take what the budget allows to
  * echo when due, withhold the rest, and stop reading at the limits.
  */
@@ -661,6 +704,10 @@ fault_read_cb(struct bufferevent *bev, void *arg)
 		tls_notify(c, drain_close);
 		return;
 	}
+	if (fault_poke(c) == -1) {
+		conn_free(c);
+		return;
+	}
 	(void)fault_pump(c);
 }
 
@@ -680,17 +727,16 @@ fault_written(struct conn *c)
 		return (-1);
 	if (f->state != FAULT_ECHO)
 		return (fault_settle(c) == -1 ? -1 : 1);
-	if (f->qlen > 0 || evbuffer_get_length(bufferevent_get_output(
-	    c->bev)) > 0) {
-		/* Echo still to go: resume a pause once under the limit. */
-		if ((c->flags & CONN_PAUSED) && evbuffer_get_length(f->held) +
-		    evbuffer_get_length(bufferevent_get_output(c->bev)) <
-		    conn_group(c)->buffer_limit && !memory_over(c->w->srv) &&
-		    echo_resume(c) == -1) {
-			conn_free(c);
-			return (-1);
-		}
-		return (1);
+	/* Resume a pause once held and output are under the limits. */
+	if ((c->flags & CONN_PAUSED) && evbuffer_get_length(f->held) +
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) <
+	    conn_group(c)->buffer_limit && !memory_over(c->w->srv) &&
+	    (echo_resume(c) == -1 || fault_poke(c) == -1)) {
+		conn_free(c);
+		return (-1);
 	}
+	if (f->qlen > 0 || evbuffer_get_length(bufferevent_get_output(
+	    c->bev)) > 0)
+		return (1);	/* echo still to go */
 	return (0);
 }

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
@@ -295,6 +296,48 @@ tls_deadline(struct conn *c, uint64_t ms)
 	return (evtimer_add(c->deadline, &tv));
 }
 
+/*
+ * Take the plaintext OpenSSL holds already decrypted into the input.  A
+ * rate-limited read (bandwidth) may stop mid-record; libevent 2.1 then
+ * reads the rest only when the socket is readable again, which it may
+ * never be: the client waits for the echo of what it sent.  These bytes
+ * came in as ciphertext already read and counted.  Return how many, or
+ * -1.
+ */
+ssize_t
+tls_take_pending(struct conn *c)
+{
+	SSL			*ssl = bufferevent_openssl_get_ssl(c->bev);
+	struct evbuffer		*in = bufferevent_get_input(c->bev);
+	struct evbuffer_iovec	 v;
+	int			 n, r;
+
+	if (ssl == NULL || (n = SSL_pending(ssl)) <= 0)
+		return (0);
+	if (evbuffer_reserve_space(in, n, &v, 1) != 1)
+		return (-1);
+	if ((r = SSL_read(ssl, v.iov_base, n)) <= 0) {
+		ERR_clear_error();
+		return (-1);
+	}
+	v.iov_len = (size_t)r;
+	if (evbuffer_commit_space(in, &v, 1) == -1)
+		return (-1);
+	return (r);
+}
+
+/* Tell whether OpenSSL holds decrypted bytes of the connection. */
+int
+tls_pending(const struct conn *c)
+{
+	SSL	*ssl;
+
+	if (!(c->flags & CONN_TLS) ||
+	    (ssl = bufferevent_openssl_get_ssl(c->bev)) == NULL)
+		return (0);
+	return (SSL_pending(ssl) > 0);
+}
+
 #else	/* !HAVE_OPENSSL */
 
 void *
@@ -332,6 +375,18 @@ int
 tls_deadline(struct conn *c, uint64_t ms)
 {
 	return (-1);
+}
+
+ssize_t
+tls_take_pending(struct conn *c)
+{
+	return (0);
+}
+
+int
+tls_pending(const struct conn *c)
+{
+	return (0);
 }
 
 #endif
