@@ -85,17 +85,6 @@ static int	fault_pump(struct conn *);
 static int	fault_settle(struct conn *);
 static int	fault_poke(struct conn *);
 
-/* Microseconds on the monotonic clock: delays are not coarse. */
-static uint64_t
-fault_now_us(void)
-{
-	struct timespec	 ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) == -1)
-		return (0);
-	return ((uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000);
-}
-
 /* Copy a configured group's fault keys. */
 void
 fault_profile_set(struct fault_profile *p, const struct conf_group *g)
@@ -389,7 +378,7 @@ fault_hold(struct conn *c, struct evbuffer *in, size_t len)
 	uint64_t		 due;
 	unsigned		 last;
 
-	due = fault_now_us() + fault_jitter(c->w, f->p.delay_ms,
+	due = now_us() + fault_jitter(c->w, f->p.delay_ms,
 	    f->p.jitter_ms);
 	if (f->qlen > 0) {
 		last = (f->qhead + f->qlen - 1) % FAULT_QLEN;
@@ -450,7 +439,7 @@ fault_pump(struct conn *c)
 {
 	struct conn_fault	*f = c->fault;
 	struct evbuffer		*out = bufferevent_get_output(c->bev);
-	uint64_t		 now = fault_now_us(), n, span;
+	uint64_t		 now = now_us(), n, span;
 
 	while (f->qlen > 0) {
 		if (f->q[f->qhead].due_us > now) {

@@ -18,6 +18,17 @@ now_ms(void)
 	return ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
 }
 
+/* The precise monotonic clock in microseconds: the faults' delays. */
+static inline uint64_t
+now_us(void)
+{
+	struct timespec	 ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) == -1)
+		return (0);
+	return ((uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000);
+}
+
 unsigned os_ncpus(void);
 void	os_raise_nofile(struct server *);
 int	os_drop_privileges(struct server *);

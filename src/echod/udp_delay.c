@@ -22,6 +22,7 @@
 #include "listener.h"
 #include "log.h"
 #include "memory.h"
+#include "os.h"
 #include "server.h"
 #include "udp.h"
 #include "worker.h"
@@ -44,17 +45,6 @@ struct udp_delay {
 };
 
 static void	udp_delay_cb(evutil_socket_t, short, void *);
-
-/* Microseconds on the monotonic clock. */
-static uint64_t
-udp_delay_now(void)
-{
-	struct timespec	 ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) == -1)
-		return (0);
-	return ((uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000);
-}
 
 /* Free a worker's queue and what it holds. */
 void
@@ -118,7 +108,7 @@ static int
 udp_delay_arm(struct udp_delay *q)
 {
 	struct timeval	 tv;
-	uint64_t	 now = udp_delay_now(), us;
+	uint64_t	 now = now_us(), us;
 
 	if (q->n == 0)
 		return (0);
@@ -159,7 +149,7 @@ udp_delay_add(struct listener *u, const struct msghdr *mh, size_t len)
 	if (q->n == q->cap || memory_over(w->srv) ||
 	    (d = malloc(sizeof(*d) + len)) == NULL)
 		goto drop;
-	d->due_us = udp_delay_now() + fault_jitter(w, g->faults.delay_ms,
+	d->due_us = now_us() + fault_jitter(w, g->faults.delay_ms,
 	    g->faults.jitter_ms);
 	d->u = u;
 	memcpy(&d->peer, mh->msg_name, mh->msg_namelen);
@@ -190,7 +180,7 @@ udp_delay_cb(evutil_socket_t fd, short what, void *arg)
 	struct stats		*st;
 	struct msghdr		 mh;
 	struct iovec		 iov;
-	uint64_t		 now = udp_delay_now();
+	uint64_t		 now = now_us();
 
 	while (q->n > 0 && q->heap[0]->due_us <= now) {
 		d = udp_delay_pop(q);
