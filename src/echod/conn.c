@@ -93,8 +93,17 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	 * with it to the input, and it stops writing.  So decide nothing
 	 * here: write again, and let a deferred read callback, which runs
 	 * once that data is in the input, echo it and close when all is out
-	 * (echo.c).
+	 * (echo.c).  But an end met while writing (the client reset: EPIPE,
+	 * which dirty shutdowns report as EOF), or a second one, ends it:
+	 * writing again would fail again, on every turn of the loop.
 	 */
+	if ((what & BEV_EVENT_EOF) && (c->flags & CONN_TLS) &&
+	    ((what & BEV_EVENT_WRITING) || ((c->flags & CONN_EOF) &&
+	    !(c->flags & CONN_LINGER)))) {
+		log_debug("conn %d: closed while echoing", fd);
+		conn_free(c);
+		return;
+	}
 	if ((what & BEV_EVENT_EOF) && (c->flags & CONN_TLS) &&
 	    !(c->flags & CONN_LINGER)) {
 		c->flags |= CONN_EOF;

@@ -12,6 +12,7 @@ import shutil
 import signal
 import socket
 import ssl
+import struct
 import subprocess
 import threading
 import time
@@ -626,3 +627,24 @@ def test_handshake_deadline_for_the_whole_handshake(start_echod, certs):
                 'reason="timeout"}', 2)
     assert m['echod_tls_handshake_failures_total{group="tls",'
              'reason="timeout"}'] == 2
+
+
+@pytest.mark.parametrize("extra", ["", "slice = 1-500\n"])
+def test_client_reset_mid_echo_is_freed(start_echod, certs, extra):
+    """A client that resets while echod still writes to it: the write
+    fails (EPIPE) and comes back as an end of file; the connection is
+    freed, not written to again and again (it once spun a worker at 100%
+    CPU for good, about one run in three; slices, writing often, made it
+    likelier)."""
+    mport = free_port()
+    d = start_echod(tls_config(certs, mport, extra, server="workers = 1\n"))
+    ctx = client_ctx(certs)
+    for i in range(40):
+        s = connect(ctx, d.tls[0])
+        s.sendall(os.urandom(10000 if i % 2 else 200000))
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                     struct.pack("ii", 1, 0))
+        s.close()           # a RST, while echod echoes
+    key = 'echod_connections_active{group="tls"}'
+    m = settled(mport, key, 0)
+    assert m[key] == 0
