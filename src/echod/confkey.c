@@ -70,8 +70,8 @@ static const struct confkey confkeys[] = {
 	    0, 1ULL << 40, "must be from 0 (no limit) to 1024g "
 	    "bytes a second" },
 	{ "tcp", "slice", GROUP | CONFKEY_RANGE, confval_range, G(slice), 1,
-	    64 * 1024,
-	    "must be a size or range of sizes from 1 to 64k (like 1-64)" },
+	    64 * 1024, "must be 0 (off), or a size or range of sizes from 1 "
+	    "to 64k (like 1-64)" },
 	{ "tcp", "slice_gap", GROUP, confval_duration, G(slice_gap_ms), 0,
 	    60 * 1000, "must be at most 1m" },
 	{ "tcp", "reset_after", GROUP, confval_size, G(reset_after), 0,

@@ -404,6 +404,10 @@ confval_range(const struct confkey *k, void *obj, const char *v, int again,
 	char		 buf[64], *dash;
 	int		 n;
 
+	if (strcmp(v, "0") == 0) {
+		r[0] = r[1] = 0;	/* off: a named group's, say */
+		return (0);
+	}
 	n = snprintf(buf, sizeof(buf), "%s", v);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		buf[0] = '\0';		/* too long to be one */

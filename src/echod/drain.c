@@ -300,7 +300,8 @@ drain_cut(struct conn *c)
 		return;
 	}
 	lost = evbuffer_get_length(bufferevent_get_input(c->bev)) +
-	    evbuffer_get_length(bufferevent_get_output(c->bev));
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) +
+	    fault_held(c);
 	for (i = 0; i < DRAIN_CUT_READS; i++) {
 		if ((n = read(fd, buf, sizeof(buf))) <= 0)
 			break;

@@ -46,7 +46,9 @@
 #include "units.h"
 #include "worker.h"
 
-#define FAULT_QLEN	16		/* due times per connection */
+#define FAULT_QLEN	16		/* due times per connection, first */
+#define FAULT_QMAX	1024		/* ... at most */
+#define FAULT_MERGE_US	1000		/* reads this close share one */
 #define FAULT_TICK_MS	100		/* bandwidth's bucket: 1/10 s */
 #define FAULT_ACK_POLL_MS 10		/* reset: look for the last ACK, */
 #define FAULT_ACK_MAX_MS 10000		/* at most this long */
@@ -64,17 +66,18 @@ enum fault_state {
 struct conn_fault {
 	struct fault_profile	 p;	/* the group's, at accept */
 	struct evbuffer		*held;	/* read, not yet due */
-	struct {
+	struct fault_due {
 		uint64_t	 due_us;
 		size_t		 len;
-	}			 q[FAULT_QLEN];	/* held's bytes, in order */
-	unsigned		 qhead, qlen;
+	}			*q;		/* held's bytes, in order: */
+	unsigned		 qhead, qlen, qcap;	/* a ring */
 	uint64_t		 gap_until_us;	/* slice_gap: no write before */
 	uint64_t		 taken;		/* bytes taken to echo */
 	uint64_t		 budget;	/* reset or stall after this */
 	int			 at_budget;	/* FAULT_RESET or FAULT_STALL */
 	enum fault_state	 state;
 	uint64_t		 since_ms;	/* in this state since */
+	uint64_t		 wait_ms;	/* reset: the ACK awaited since */
 	struct event		*timer;		/* the pump's, then the state's */
 	struct event		*closer;	/* close_after */
 	struct event		*poke;		/* TLS: OpenSSL holds plaintext */
@@ -175,23 +178,32 @@ fault_arm(struct conn *c, uint64_t us)
 }
 
 /*
- * The per-worker share of a group's bandwidth, as a rate-limit group of
- * its base that every connection of the group on this worker joins; made
- * at the first, its rate set again when a reload changed it (it is
- * shared, so a new value applies to the group's connections at once).
+ * A worker's share of group slot's bandwidth (0: none), as the tokens of
+ * one FAULT_TICK_MS: at least one.
+ */
+static uint64_t
+fault_share(const struct worker *w, uint64_t bandwidth)
+{
+	uint64_t	 per_tick;
+
+	if (bandwidth == 0)
+		return (EV_RATE_LIMIT_MAX);
+	per_tick = bandwidth / w->srv->nworkers / (1000 / FAULT_TICK_MS);
+	return (per_tick > 0 ? per_tick : 1);
+}
+
+/*
+ * Make, or set the rate of, the rate-limit group of slot on worker w: a
+ * group of its base that every connection of the listener group on this
+ * worker joins.  Return it, or NULL.
  */
 static struct bufferevent_rate_limit_group *
-fault_rate_group(struct conn *c, uint64_t bandwidth)
+fault_rate_set(struct worker *w, unsigned slot, uint64_t per_tick)
 {
-	struct worker		*w = c->w;
-	struct fault_rl		*rl = &w->fault_rl[c->slot];
+	struct fault_rl		*rl = &w->fault_rl[slot];
 	struct ev_token_bucket_cfg *cfg;
 	struct timeval		 tick = { 0, FAULT_TICK_MS * 1000 };
-	uint64_t		 per_tick;
 
-	per_tick = bandwidth / w->srv->nworkers / (1000 / FAULT_TICK_MS);
-	if (per_tick == 0)
-		per_tick = 1;
 	if (rl->group != NULL && rl->per_tick == per_tick)
 		return (rl->group);
 	if ((cfg = ev_token_bucket_cfg_new(per_tick, per_tick, per_tick,
@@ -208,6 +220,28 @@ fault_rate_group(struct conn *c, uint64_t bandwidth)
 	if (rl->group != NULL)
 		rl->per_tick = per_tick;
 	return (rl->group);
+}
+
+/*
+ * A reload: each group's bandwidth is shared, so a new value applies to
+ * its connections on this worker at once, and none (0, or the group
+ * gone) lifts the limit from those that joined.
+ */
+void
+fault_worker_regroup(struct worker *w)
+{
+	unsigned	 slot;
+	uint64_t	 bw;
+
+	for (slot = 0; slot < GROUP_SLOTS; slot++) {
+		if (w->fault_rl[slot].group == NULL)
+			continue;
+		bw = slot < w->groups->n && w->groups->v[slot].active ?
+		    w->groups->v[slot].faults.group_bandwidth : 0;
+		if (fault_rate_set(w, slot, fault_share(w, bw)) == NULL)
+			log_warnx("worker %d: cannot set a group's bandwidth",
+			    w->id);
+	}
 }
 
 /* Free the worker's rate-limit groups, once its connections are gone. */
@@ -284,7 +318,9 @@ fault_conn_new(struct conn *c)
 	c->fault = f;
 	f->p = *p;
 	f->budget = UINT64_MAX;
-	if ((f->held = evbuffer_new()) == NULL ||
+	f->qcap = FAULT_QLEN;
+	if ((f->q = calloc(f->qcap, sizeof(*f->q))) == NULL ||
+	    (f->held = evbuffer_new()) == NULL ||
 	    (f->timer = evtimer_new(c->w->base, fault_timer_cb, c)) == NULL)
 		return (-1);
 	reset = p->reset_after > 0 && fault_chance(c->w, p->reset_ppm);
@@ -312,7 +348,8 @@ fault_conn_new(struct conn *c)
 			return (-1);
 	}
 	if (p->group_bandwidth > 0 &&
-	    ((g = fault_rate_group(c, p->group_bandwidth)) == NULL ||
+	    ((g = fault_rate_set(c->w, c->slot, fault_share(c->w,
+	    p->group_bandwidth))) == NULL ||
 	    bufferevent_add_to_rate_limit_group(c->bev, g) == -1))
 		return (-1);
 	return (0);
@@ -346,6 +383,7 @@ fault_conn_free(struct conn *c)
 	}
 	if (f->rate != NULL)
 		ev_token_bucket_cfg_free(f->rate);
+	free(f->q);
 	free(f);
 	c->fault = NULL;
 }
@@ -359,17 +397,43 @@ fault_held(const struct conn *c)
 
 /*
  * Tell whether a fault withholds the rest of the connection on purpose
- * (reset, stalled, closed): the drain does not wait for it.
+ * (stalled, closed) with all it took echoed and written: the drain does
+ * not wait for it.  Until then it does, as for any echo; a reset goes its
+ * own way (the client's ACK, bounded, then the RST).
  */
 int
 fault_withholds(const struct conn *c)
 {
-	return (c->fault != NULL && c->fault->state != FAULT_ECHO);
+	return (c->fault != NULL && (c->fault->state == FAULT_STALL ||
+	    c->fault->state == FAULT_CLOSED) && c->fault->qlen == 0 &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0);
+}
+
+/* Double the ring of due times, up to FAULT_QMAX.  Return 0 or -1. */
+static int
+fault_grow(struct conn_fault *f)
+{
+	struct fault_due	*q;
+	unsigned		 i;
+
+	if (f->qcap >= FAULT_QMAX ||
+	    (q = calloc(f->qcap * 2, sizeof(*q))) == NULL)
+		return (-1);
+	for (i = 0; i < f->qlen; i++)
+		q[i] = f->q[(f->qhead + i) % f->qcap];
+	free(f->q);
+	f->q = q;
+	f->qhead = 0;
+	f->qcap *= 2;
+	return (0);
 }
 
 /*
  * Take len bytes of the input to echo at their due time: after the
- * delay, and never before the bytes ahead of them.
+ * delay, and never before the bytes ahead of them.  A read due within
+ * FAULT_MERGE_US of the last shares its due time (the later); past
+ * FAULT_QMAX due times (or out of memory), every read does, and the
+ * earlier bytes of the last wait longer than their delay.
  */
 static int
 fault_hold(struct conn *c, struct evbuffer *in, size_t len)
@@ -381,11 +445,12 @@ fault_hold(struct conn *c, struct evbuffer *in, size_t len)
 	due = now_us() + fault_jitter(c->w, f->p.delay_ms,
 	    f->p.jitter_ms);
 	if (f->qlen > 0) {
-		last = (f->qhead + f->qlen - 1) % FAULT_QLEN;
+		last = (f->qhead + f->qlen - 1) % f->qcap;
 		if (due < f->q[last].due_us)
 			due = f->q[last].due_us;
-		/* Full: later bytes wait with the last (later, never early). */
-		if (f->qlen == FAULT_QLEN || due == f->q[last].due_us) {
+		if (due - f->q[last].due_us <= FAULT_MERGE_US ||
+		    (f->qlen == f->qcap && fault_grow(f) == -1)) {
+			last = (f->qhead + f->qlen - 1) % f->qcap;
 			if (evbuffer_remove_buffer(in, f->held, len) !=
 			    (int)len)
 				return (-1);
@@ -397,7 +462,7 @@ fault_hold(struct conn *c, struct evbuffer *in, size_t len)
 	}
 	if (evbuffer_remove_buffer(in, f->held, len) != (int)len)
 		return (-1);
-	last = (f->qhead + f->qlen) % FAULT_QLEN;
+	last = (f->qhead + f->qlen) % f->qcap;
 	f->q[last].due_us = due;
 	f->q[last].len = len;
 	f->qlen++;
@@ -423,7 +488,7 @@ fault_release(struct conn *c, size_t n)
 	STAT_ADD(c->w, buffered, -(uint64_t)n);
 	f->q[f->qhead].len -= n;
 	if (f->q[f->qhead].len == 0) {
-		f->qhead = (f->qhead + 1) % FAULT_QLEN;
+		f->qhead = (f->qhead + 1) % f->qcap;
 		f->qlen--;
 	}
 	return (0);
@@ -535,8 +600,11 @@ fault_settle(struct conn *c)
 		return (0);
 	switch (f->state) {
 	case FAULT_RESET:
+		/* Bounded from when all is written, not from the budget. */
+		if (f->wait_ms == 0)
+			f->wait_ms = now_ms();
 		if (ioctl(fd, SIOCOUTQ, &q) == -1 || q == 0 ||
-		    now_ms() - f->since_ms >= FAULT_ACK_MAX_MS) {
+		    now_ms() - f->wait_ms >= FAULT_ACK_MAX_MS) {
 			fault_reset(c);
 			return (-1);
 		}
@@ -545,7 +613,8 @@ fault_settle(struct conn *c)
 		return (0);
 	case FAULT_STALL:
 		/* Not reading, it learns of the client's end from TCP. */
-		if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == -1 ||
+		if (c->w->draining ||
+		    getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == -1 ||
 		    ti.tcpi_state == TCP_CLOSE_WAIT ||
 		    ti.tcpi_state == TCP_CLOSE)
 			break;
@@ -553,11 +622,16 @@ fault_settle(struct conn *c)
 			break;
 		return (0);
 	case FAULT_CLOSE:
-		tls_notify(c, fault_fin);
+		/* Draining: the drain's close, which waits for the ACK. */
+		tls_notify(c, c->w->draining ? drain_close : fault_fin);
 		return (-1);
 	case FAULT_CLOSED:
-		if ((c->flags & CONN_EOF) ||
+		if ((c->flags & CONN_EOF) || c->w->draining ||
 		    now_ms() - f->since_ms >= FAULT_LINGER_MS)
+			break;
+		/* libevent's clock may run behind ours: the time left. */
+		if (fault_arm(c, (FAULT_LINGER_MS - (now_ms() - f->since_ms)) *
+		    1000) == -1)
 			break;
 		return (0);
 	default:

@@ -32,6 +32,7 @@ uint64_t fault_random(struct worker *);
 int	 fault_chance(struct worker *, uint32_t);
 uint64_t fault_jitter(struct worker *, uint64_t, uint64_t);
 void	 fault_worker_free(struct worker *);
+void	 fault_worker_regroup(struct worker *);
 
 /* fault.c: a TCP connection's faults, decided at accept. */
 int	 fault_conn_new(struct conn *);

@@ -137,18 +137,18 @@ udp_fault(struct listener *u, struct udp_batch *b, int i, int k)
 		return (k);
 	}
 	dup = fault_chance(u->w, p->duplicate_ppm);
-	if (dup)
-		STAT_ADD(st, udp_fault_duplicated, 1);
 	if (p->delay_ms > 0) {
 		if (udp_delay_add(u, &b->msgs[i].msg_hdr, b->iov[i].iov_len) ==
-		    0 && dup)
-			(void)udp_delay_add(u, &b->msgs[i].msg_hdr,
-			    b->iov[i].iov_len);
+		    0 && dup && udp_delay_add(u, &b->msgs[i].msg_hdr,
+		    b->iov[i].iov_len) == 0)
+			STAT_ADD(st, udp_fault_duplicated, 1);
 		return (k);
 	}
 	b->out[k++] = b->msgs[i];
-	if (dup)
+	if (dup) {
 		b->out[k++] = b->msgs[i];
+		STAT_ADD(st, udp_fault_duplicated, 1);
+	}
 	return (k);
 }
 

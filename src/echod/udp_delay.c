@@ -66,6 +66,24 @@ udp_delay_free(struct worker *w)
 	w->udelay = NULL;
 }
 
+/* Make room for more datagrams, up to max in all.  Return 0 or -1. */
+static int
+udp_delay_grow(struct udp_delay *q, size_t max)
+{
+	struct udp_delayed	**heap;
+	size_t			 cap = q->cap == 0 ? 64 : q->cap * 2;
+
+	if (q->cap >= max)
+		return (-1);
+	if (cap > max)
+		cap = max;
+	if ((heap = reallocarray(q->heap, cap, sizeof(*heap))) == NULL)
+		return (-1);
+	q->heap = heap;
+	q->cap = cap;
+	return (0);
+}
+
 /* Restore the heap property up from i. */
 static void
 udp_delay_up(struct udp_delay *q, size_t i)
@@ -136,18 +154,17 @@ udp_delay_add(struct listener *u, const struct msghdr *mh, size_t len)
 	if (q == NULL) {
 		if ((q = calloc(1, sizeof(*q))) == NULL)
 			goto drop;
-		q->cap = w->delay_cap;
-		if ((q->heap = calloc(q->cap, sizeof(*q->heap))) == NULL ||
-		    (q->timer = evtimer_new(w->base, udp_delay_cb, w)) ==
+		if ((q->timer = evtimer_new(w->base, udp_delay_cb, w)) ==
 		    NULL) {
-			free(q->heap);
 			free(q);
 			goto drop;
 		}
 		w->udelay = q;
 	}
-	if (q->n == q->cap || memory_over(w->srv) ||
-	    (d = malloc(sizeof(*d) + len)) == NULL)
+	/* The heap grows as it fills, up to delay_queue. */
+	if (q->n == q->cap && udp_delay_grow(q, w->delay_cap) == -1)
+		goto drop;
+	if (memory_over(w->srv) || (d = malloc(sizeof(*d) + len)) == NULL)
 		goto drop;
 	d->due_us = now_us() + fault_jitter(w, g->faults.delay_ms,
 	    g->faults.jitter_ms);

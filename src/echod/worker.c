@@ -65,6 +65,7 @@ worker_apply(struct worker *w, const struct groups *gs)
 	w->groups = gs;
 	listener_regroup(w);
 	conn_update_all(w);
+	fault_worker_regroup(w);
 	atomic_store(&w->groups_seen, gs);
 }
 
