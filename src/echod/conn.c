@@ -93,13 +93,13 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	 * with it to the input, and it stops writing.  So decide nothing
 	 * here: write again, and let a deferred read callback, which runs
 	 * once that data is in the input, echo it and close when all is out
-	 * (echo.c).  But an end met while writing (the client reset: EPIPE,
-	 * which dirty shutdowns report as EOF), or a second one, ends it:
-	 * writing again would fail again, on every turn of the loop.
+	 * (echo.c); read no more, so that nothing (a rate limit's refill,
+	 * a resume) reads the end again.  But an end met while writing (the
+	 * client reset: EPIPE, which dirty shutdowns report as EOF) ends
+	 * it: writing again would fail again, on every turn of the loop.
 	 */
 	if ((what & BEV_EVENT_EOF) && (c->flags & CONN_TLS) &&
-	    ((what & BEV_EVENT_WRITING) || ((c->flags & CONN_EOF) &&
-	    !(c->flags & CONN_LINGER)))) {
+	    (what & BEV_EVENT_WRITING)) {
 		log_debug("conn %d: closed while echoing", fd);
 		conn_free(c);
 		return;
@@ -107,7 +107,8 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	if ((what & BEV_EVENT_EOF) && (c->flags & CONN_TLS) &&
 	    !(c->flags & CONN_LINGER)) {
 		c->flags |= CONN_EOF;
-		if (bufferevent_enable(bev, EV_WRITE) == -1) {
+		if (bufferevent_disable(bev, EV_READ) == -1 ||
+		    bufferevent_enable(bev, EV_WRITE) == -1) {
 			conn_free(c);
 			return;
 		}

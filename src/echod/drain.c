@@ -204,9 +204,12 @@ drain_conn(struct conn *c)
 	if (c->flags & (CONN_LINGER | CONN_PROXY | CONN_HANDSHAKE |
 	    CONN_NOTIFYING))
 		return;
-	/* What a fault withholds on purpose is not the drain's to keep. */
+	/*
+	 * What a fault withholds on purpose is not the drain's to keep; its
+	 * echo in the socket is: closed once the client has acknowledged it.
+	 */
 	if (fault_withholds(c)) {
-		conn_free(c);
+		drain_close(c);
 		return;
 	}
 	if (c->flags & CONN_EOF) {

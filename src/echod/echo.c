@@ -149,6 +149,9 @@ echo_resume(struct conn *c)
 	if (len > ECHO_HOLD_MAX_MS)
 		len = ECHO_HOLD_MAX_MS;
 	c->hold_ms = now + len;
+	/* TLS after the client's end reads no more (conn.c). */
+	if ((c->flags & (CONN_TLS | CONN_EOF)) == (CONN_TLS | CONN_EOF))
+		return (0);
 	return (bufferevent_enable(c->bev, EV_READ));
 }
 

@@ -68,6 +68,7 @@ struct conn_fault {
 	struct evbuffer		*held;	/* read, not yet due */
 	struct fault_due {
 		uint64_t	 due_us;
+		uint64_t	 first_us;	/* its first read's due time */
 		size_t		 len;
 	}			*q;		/* held's bytes, in order: */
 	unsigned		 qhead, qlen, qcap;	/* a ring */
@@ -431,7 +432,8 @@ fault_grow(struct conn_fault *f)
 /*
  * Take len bytes of the input to echo at their due time: after the
  * delay, and never before the bytes ahead of them.  A read due within
- * FAULT_MERGE_US of the last shares its due time (the later); past
+ * FAULT_MERGE_US of the last record's first shares its due time (the
+ * later: at most FAULT_MERGE_US late); past
  * FAULT_QMAX due times (or out of memory), every read does, and the
  * earlier bytes of the last wait longer than their delay.
  */
@@ -448,7 +450,9 @@ fault_hold(struct conn *c, struct evbuffer *in, size_t len)
 		last = (f->qhead + f->qlen - 1) % f->qcap;
 		if (due < f->q[last].due_us)
 			due = f->q[last].due_us;
-		if (due - f->q[last].due_us <= FAULT_MERGE_US ||
+		/* Within FAULT_MERGE_US of the record's first read only:
+		 * a steady stream would push one record on for good. */
+		if (due - f->q[last].first_us <= FAULT_MERGE_US ||
 		    (f->qlen == f->qcap && fault_grow(f) == -1)) {
 			last = (f->qhead + f->qlen - 1) % f->qcap;
 			if (evbuffer_remove_buffer(in, f->held, len) !=
@@ -463,7 +467,7 @@ fault_hold(struct conn *c, struct evbuffer *in, size_t len)
 	if (evbuffer_remove_buffer(in, f->held, len) != (int)len)
 		return (-1);
 	last = (f->qhead + f->qlen) % f->qcap;
-	f->q[last].due_us = due;
+	f->q[last].due_us = f->q[last].first_us = due;
 	f->q[last].len = len;
 	f->qlen++;
 	STAT_ADD(c->w, buffered, len);
@@ -612,9 +616,13 @@ fault_settle(struct conn *c)
 			break;
 		return (0);
 	case FAULT_STALL:
+		/* Draining: the drain's close, which waits for the ACK. */
+		if (c->w->draining) {
+			drain_close(c);
+			return (-1);
+		}
 		/* Not reading, it learns of the client's end from TCP. */
-		if (c->w->draining ||
-		    getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == -1 ||
+		if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == -1 ||
 		    ti.tcpi_state == TCP_CLOSE_WAIT ||
 		    ti.tcpi_state == TCP_CLOSE)
 			break;
@@ -626,7 +634,11 @@ fault_settle(struct conn *c)
 		tls_notify(c, c->w->draining ? drain_close : fault_fin);
 		return (-1);
 	case FAULT_CLOSED:
-		if ((c->flags & CONN_EOF) || c->w->draining ||
+		if (c->w->draining) {
+			drain_close(c);
+			return (-1);
+		}
+		if ((c->flags & CONN_EOF) ||
 		    now_ms() - f->since_ms >= FAULT_LINGER_MS)
 			break;
 		/* libevent's clock may run behind ours: the time left. */

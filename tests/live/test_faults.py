@@ -11,6 +11,7 @@ import select
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -267,8 +268,9 @@ def test_close_after(start_echod):
 
 def udp_exchange(addr, n, payload_size=32, wait=5.0, quiet=0.5):
     """Send n numbered datagrams; return {number: times it came back}
-    and {number: seconds until first back}, once all are back twice, or
-    nothing came for quiet seconds, or after wait."""
+    and {number: seconds until first back}, once nothing came for quiet
+    seconds (the first of them counted from the last send), or after
+    wait."""
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     u.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
     u.connect(addr)
@@ -324,7 +326,8 @@ def test_udp_delay_queue_full(start_echod):
     mport = free_port()
     d = start_echod(BASE.replace("[udp]\n", "[udp]\ndelay_queue = 10\n") %
                     mport + "[udp f]\nlisten = 127.0.0.1:0\ndelay = 500ms\n")
-    back, _ = udp_exchange(d.groups["udp f"][0], 50)
+    # Quiet for 1.5 s: the first echo comes only after the 500 ms delay.
+    back, _ = udp_exchange(d.groups["udp f"][0], 50, quiet=1.5)
     assert len(back) == 10
     m = metrics(mport)
     assert m[key("echod_udp_dropped_total", reason="delay_queue")] == 40
@@ -536,3 +539,128 @@ def test_reload_sets_the_group_bandwidth_at_once(start_echod):
         took = time.monotonic() - t0
     assert got and got[0] == data
     assert took >= 2.0, took
+
+
+@pytest.mark.skipif(not (tlsmod.OPENSSL and tlsmod.HAVE_TLS),
+                    reason="built --without-openssl, or no openssl command")
+@pytest.mark.parametrize("notify", [True, False])
+def test_tls_half_close_under_a_rate_limit(start_echod, certs,  # noqa: F811
+                                           notify):
+    """A TLS client ends its side (close_notify and FIN, or a bare FIN)
+    while its echo still waits for the delay and a bandwidth: the rate
+    limit's refill turns reading on again and a second end of file comes;
+    the echo must still all come back (it was once dropped whole, the
+    connection freed at that second end)."""
+    d = start_echod(tlsmod.tls_config(
+        certs, free_port(), "delay = 1s\ngroup_bandwidth = 64k\n",
+        server="workers = 1\n"))
+    data = os.urandom(100000)
+    # A second client streaming keeps the group's bucket empty.
+    stop = threading.Event()
+
+    def stream():
+        with tlsmod.connect(tlsmod.client_ctx(certs), d.tls[0]) as o:
+            o.settimeout(10)
+            while not stop.is_set():
+                o.sendall(b"y" * 4000)
+                recv_exactly(o, 4000, 10)
+    other = threading.Thread(target=stream)
+    other.start()
+    time.sleep(0.3)
+    s = tlsmod.connect(tlsmod.client_ctx(certs), d.tls[0], ragged=True)
+    s.sendall(data)
+    if notify:
+        # Our close_notify, without waiting for theirs (non-blocking).
+        s.setblocking(False)
+        try:
+            s.unwrap()
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            pass
+        s.setblocking(True)
+        s.settimeout(20)
+    fin = socket.socket(fileno=os.dup(s.fileno()))
+    fin.shutdown(socket.SHUT_WR)
+    fin.close()
+    try:
+        got = recv_exactly(s, len(data), timeout=30)
+    finally:
+        stop.set()
+        other.join(15)
+    assert got == data
+    s.close()
+
+
+def test_delay_of_a_steady_stream(start_echod):
+    """Reads less than a millisecond apart, for a second: each byte still
+    comes back about delay after it was sent (one record's due time was
+    once pushed on by every read that joined it: 200 ms became 2 s)."""
+    d = faulty(start_echod, tcp="delay = 200ms\n")
+    sends, arrivals = [], []    # (time, bytes so far)
+    with socket.create_connection(d.groups["tcp f"][0], timeout=10) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        total = [0]
+
+        def reader():
+            n = 0
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    return
+                n += len(b)
+                arrivals.append((time.monotonic(), n))
+                if n >= total[0] > 0:
+                    return
+        t = threading.Thread(target=reader)
+        t.start()
+        n, t0 = 0, time.monotonic()
+        while time.monotonic() - t0 < 1.0:
+            s.sendall(b"z" * 10)
+            n += 10
+            sends.append((time.monotonic(), n))
+            time.sleep(0.0002)
+        total[0] = n
+        t.join(10)
+    assert arrivals[-1][1] == n
+    worst, i = 0.0, 0
+    for when, upto in sends[::50]:
+        while arrivals[i][1] < upto:
+            i += 1
+        worst = max(worst, arrivals[i][0] - when)
+    assert worst < 0.2 + 0.1, worst
+
+
+def test_drain_echoes_a_stalled_connections_budget(start_echod):
+    """SIGTERM with a stalled connection whose echo still sits in the
+    socket (its client reads slowly): closed once the client has it all,
+    not at once with a RST that destroys it."""
+    d = faulty(start_echod, tcp="stall_after = 64k\n")
+    data = os.urandom(65536 + 10000)
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(10)
+    s.connect(d.groups["tcp f"][0])
+    s.setblocking(False)
+    sent, deadline = 0, time.monotonic() + 5
+    while sent < len(data) and time.monotonic() < deadline:
+        try:
+            sent += s.send(data[sent:])
+        except BlockingIOError:
+            select.select([], [s], [], 0.1)
+    time.sleep(0.3)
+    d.proc.send_signal(signal.SIGTERM)
+    s.setblocking(True)
+    got = b""
+    try:
+        # Slowly: echo waits in echod's socket queue when its output
+        # has gone out of its buffers.
+        while len(got) < 65536:
+            b = s.recv(1024)
+            if not b:
+                break
+            got += b
+            time.sleep(0.005)
+    except ConnectionResetError:
+        pass
+    s.close()
+    assert got == data[:65536], len(got)
+    assert d.proc.wait(20) == 0
