@@ -227,8 +227,17 @@ echo_queue(struct conn *c)
 static void
 echo_limits(struct conn *c)
 {
-	size_t	 len = evbuffer_get_length(bufferevent_get_output(c->bev));
+	echo_limit(c, evbuffer_get_length(bufferevent_get_output(c->bev)));
+}
 
+/*
+ * With len bytes of echo waiting (the output's, and a fault's held
+ * ones): stop reading at buffer_limit, or when all connections together
+ * hold memory_limit.
+ */
+void
+echo_limit(struct conn *c, size_t len)
+{
 	if (len == 0)
 		return;
 	if (len >= conn_group(c)->buffer_limit) {

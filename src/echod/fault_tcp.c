@@ -389,28 +389,10 @@ fault_read_cb(struct bufferevent *bev, void *arg)
 		conn_free(c);
 		return;
 	}
-	if (f->state == FAULT_ECHO) {
-		/* Held bytes wait as output does: the same limits. */
-		if (evbuffer_get_length(f->held) +
-		    evbuffer_get_length(bufferevent_get_output(bev)) >=
-		    conn_group(c)->buffer_limit) {
-			if (bufferevent_disable(bev, EV_READ) == -1) {
-				conn_free(c);
-				return;
-			}
-			c->flags |= CONN_PAUSED;
-			c->paused_ms = now_ms();
-			STAT_ADD(c->st, backpressure_pauses, 1);
-		} else if (memory_over(c->w->srv)) {
-			if (bufferevent_disable(bev, EV_READ) == -1) {
-				conn_free(c);
-				return;
-			}
-			c->flags |= CONN_PAUSED;
-			c->paused_ms = now_ms();
-			STAT_ADD(c->st, memory_pauses, 1);
-		}
-	}
+	/* Held bytes wait as output does: the same limits. */
+	if (f->state == FAULT_ECHO)
+		echo_limit(c, evbuffer_get_length(f->held) +
+		    evbuffer_get_length(bufferevent_get_output(bev)));
 	/* After TLS's close_notify (conn.c): all out, we close. */
 	if ((c->flags & CONN_EOF) && f->state == FAULT_ECHO && f->qlen == 0 &&
 	    evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
