@@ -119,6 +119,8 @@ fault_conn_new(struct conn *c)
 	    p->group_bandwidth))) == NULL ||
 	    bufferevent_add_to_rate_limit_group(c->bev, g) == -1))
 		return (-1);
+	if (p->bandwidth > 0 || p->group_bandwidth > 0)
+		STAT_ADD(c->st, fault_limited, 1);
 	return (0);
 }
 

@@ -161,11 +161,14 @@ static const struct metrics_series {
 	{ "echod_faults_total", "counter",
 	    "Faults made on purpose by the group's fault profile, by kind: "
 	    "TCP reads held for their delay, writes of one slice, connections "
-	    "reset, closed and stalled; UDP datagrams echoed after their "
-	    "delay, lost and duplicated.", TCP, "kind=\"delay\"",
+	    "under a bandwidth limit, connections reset, closed and stalled; "
+	    "UDP datagrams echoed after their delay, lost and duplicated.",
+	    TCP, "kind=\"delay\"",
 	    T(fault_delayed) },
 	{ "echod_faults_total", NULL, NULL, TCP, "kind=\"slice\"",
 	    T(fault_slices) },
+	{ "echod_faults_total", NULL, NULL, TCP, "kind=\"bandwidth\"",
+	    T(fault_limited) },
 	{ "echod_faults_total", NULL, NULL, TCP, "kind=\"reset\"",
 	    T(fault_resets) },
 	{ "echod_faults_total", NULL, NULL, TCP, "kind=\"close\"",

@@ -50,6 +50,7 @@ typedef _Atomic uint64_t counter_t;
 	X(cut_bytes)							\
 	X(fault_delayed)	/* TCP reads held for their delay */	\
 	X(fault_slices)		/* TCP writes of a slice */		\
+	X(fault_limited)	/* TCP connections under a bandwidth */	\
 	X(fault_resets)		/* reset_after: connections reset */	\
 	X(fault_closes)		/* close_after: connections closed */	\
 	X(fault_stalls)		/* stall_after: connections stalled */	\

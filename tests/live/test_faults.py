@@ -145,6 +145,8 @@ def test_bandwidth(start_echod):
     assert got and got[0] == data
     # 4 MiB at 1 MiB/s, with a tenth of a second's bucket: >= 3.5 s.
     assert 3.5 <= took < 20, took
+    m = metrics(d.mport)
+    assert m[key("echod_faults_total", kind="bandwidth")] == 1
 
 
 @pytest.mark.skipif(shutil.which("strace") is None, reason="no strace")
