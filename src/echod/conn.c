@@ -147,8 +147,9 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		/* A draining connection's timeout is its quiet period. */
 		if (drain_quiet(c) == -1)
 			return;
-		/* The timeout disabled reading; carry on. */
-		if (!(c->flags & CONN_PAUSED) &&
+		/* The timeout disabled reading; carry on (not after a TLS
+		 * client's end: conn.c reads no more then). */
+		if (!(c->flags & (CONN_PAUSED | CONN_EOF)) &&
 		    bufferevent_enable(bev, EV_READ) == -1)
 			conn_free(c);
 		return;

@@ -209,7 +209,7 @@ drain_conn(struct conn *c)
 	 * echo in the socket is: closed once the client has acknowledged it.
 	 */
 	if (fault_withholds(c)) {
-		drain_close(c);
+		tls_notify(c, drain_close);
 		return;
 	}
 	if (c->flags & CONN_EOF) {

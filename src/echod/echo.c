@@ -238,7 +238,7 @@ echo_limits(struct conn *c)
 void
 echo_limit(struct conn *c, size_t len)
 {
-	if (len == 0)
+	if (len == 0 || (c->flags & CONN_PAUSED))
 		return;
 	if (len >= conn_group(c)->buffer_limit) {
 		echo_pause(c);

@@ -123,9 +123,9 @@ fault_settle(struct conn *c)
 			break;
 		return (0);
 	case FAULT_STALL:
-		/* Draining: the drain's close, which waits for the ACK. */
+		/* Draining: the drain's close (after TLS's close_notify). */
 		if (c->w->draining) {
-			drain_close(c);
+			tls_notify(c, drain_close);
 			return (-1);
 		}
 		/* Not reading, it learns of the client's end from TCP. */
@@ -142,7 +142,7 @@ fault_settle(struct conn *c)
 		return (-1);
 	case FAULT_CLOSED:
 		if (c->w->draining) {
-			drain_close(c);
+			tls_notify(c, drain_close);	/* sent: at once */
 			return (-1);
 		}
 		if ((c->flags & CONN_EOF) ||

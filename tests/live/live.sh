@@ -8,9 +8,12 @@ dir=${TESTS_SRCDIR:-$(dirname "$0")}
 for py in /usr/bin/python3 python3; do
 	if command -v "$py" >/dev/null 2>&1 && "$py" -c 'import pytest' 2>/dev/null; then
 		if [ "$#" -eq 0 ] && [ -n "${ECHOD_LIVE_TESTS:-}" ]; then
+			set -f		# names, not patterns
 			for t in $ECHOD_LIVE_TESTS; do
 				set -- "$@" "$dir/$t"
 			done
+			set +f
+			echo "live.sh: only $ECHOD_LIVE_TESTS (ECHOD_LIVE_TESTS)" >&2
 		fi
 		[ "$#" -gt 0 ] || set -- "$dir"
 		exec "$py" -m pytest -q -p no:cacheprovider "$@"
