@@ -82,6 +82,7 @@ void	echo_output_cb(struct evbuffer *, const struct evbuffer_cb_info *,
 	    void *);
 int	echo_resume(struct conn *);
 void	echo_limit(struct conn *, size_t);
+int	echo_arrived(struct conn *, struct evbuffer *, size_t);
 int	echo_queue(struct conn *);
 void	(*echo_path(const struct conn *))(struct bufferevent *, void *);
 

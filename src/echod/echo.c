@@ -251,6 +251,25 @@ echo_limit(struct conn *c, size_t len)
 }
 
 /*
+ * len bytes arrived in in, on a path through the bufferevent (TLS, a
+ * fault profile): count them, or, once the drain's FIN is out, discard
+ * them as cut.  Return 0 to echo them, -1 if they are gone.
+ */
+int
+echo_arrived(struct conn *c, struct evbuffer *in, size_t len)
+{
+	if (c->flags & CONN_LINGER) {
+		drain_late_bytes(c, len);
+		evbuffer_drain(in, len);
+		return (-1);
+	}
+	STAT_ADD(c->st, tcp_bytes, len);
+	if (c->w->draining)
+		c->quiet_from_ms = now_ms();	/* drain_quiet_left */
+	return (0);
+}
+
+/*
  * Read callback of the buffered path (TLS): everything through the
  * bufferevent, which alone may see the bytes on the socket.
  */
@@ -261,14 +280,8 @@ echo_buffered_cb(struct bufferevent *bev, void *arg)
 	struct evbuffer	*in = bufferevent_get_input(bev);
 	size_t		 len = evbuffer_get_length(in);
 
-	if (c->flags & CONN_LINGER) {
-		drain_late_bytes(c, len);
-		evbuffer_drain(in, len);
+	if (echo_arrived(c, in, len) == -1)
 		return;
-	}
-	STAT_ADD(c->st, tcp_bytes, len);
-	if (c->w->draining)
-		c->quiet_from_ms = now_ms();	/* drain_quiet_left */
 	if (len > 0 && echo_queue(c) == -1)
 		return;
 	/* After the client's close_notify (conn.c): all out, we close. */

@@ -214,6 +214,9 @@ fault_hold(struct conn *c, struct evbuffer *in, size_t len)
 
 	due = now_us() + fault_jitter(c->w, f->p.delay_ms,
 	    f->p.jitter_ms);
+	if (evbuffer_remove_buffer(in, f->held, len) != (int)len)
+		return (-1);
+	STAT_ADD(c->w, buffered, len);
 	if (f->qlen > 0) {
 		last = (f->qhead + f->qlen - 1) % f->qcap;
 		if (due < f->q[last].due_us)
@@ -222,23 +225,15 @@ fault_hold(struct conn *c, struct evbuffer *in, size_t len)
 		 * a steady stream would push one record on for good. */
 		if (due - f->q[last].first_us <= FAULT_MERGE_US ||
 		    (f->qlen == f->qcap && fault_grow(f) == -1)) {
-			last = (f->qhead + f->qlen - 1) % f->qcap;
-			if (evbuffer_remove_buffer(in, f->held, len) !=
-			    (int)len)
-				return (-1);
 			f->q[last].len += len;
 			f->q[last].due_us = due;
-			STAT_ADD(c->w, buffered, len);
 			return (0);
 		}
 	}
-	if (evbuffer_remove_buffer(in, f->held, len) != (int)len)
-		return (-1);
 	last = (f->qhead + f->qlen) % f->qcap;
 	f->q[last].due_us = f->q[last].first_us = due;
 	f->q[last].len = len;
 	f->qlen++;
-	STAT_ADD(c->w, buffered, len);
 	if (f->p.delay_ms > 0)
 		STAT_ADD(c->st, fault_delayed, 1);
 	return (0);
@@ -365,14 +360,8 @@ fault_read_cb(struct bufferevent *bev, void *arg)
 	struct evbuffer		*in = bufferevent_get_input(bev);
 	size_t			 len = evbuffer_get_length(in), take;
 
-	if (c->flags & CONN_LINGER) {
-		drain_late_bytes(c, len);
-		evbuffer_drain(in, len);
+	if (echo_arrived(c, in, len) == -1)
 		return;
-	}
-	STAT_ADD(c->st, tcp_bytes, len);
-	if (c->w->draining)
-		c->quiet_from_ms = now_ms();	/* drain_quiet_left */
 	take = f->state != FAULT_ECHO ? 0 : f->budget - f->taken < len ?
 	    (size_t)(f->budget - f->taken) : len;
 	if (take > 0) {
