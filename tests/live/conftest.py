@@ -1,8 +1,10 @@
 """Fixtures for the live tests: start the real echod on loopback ports the
 kernel picks (port 0), learn them from its log, and always stop it."""
 import os
+import random
 import re
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -155,3 +157,28 @@ listen = 127.0.0.1:0 [::1]:0
 def echod(start_echod):
     """A running echod on loopback, TCP and UDP, IPv4 and IPv6."""
     return start_echod(DEFAULT_CONFIG)
+
+
+def free_port():
+    """A TCP port free now on 127.0.0.1, below the kernel's ephemeral
+    range, so that no client connection of a test can take it as its own
+    local port before the server binds it (port 0 would come from that
+    range: a reload once failed to bind a port a client had taken)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    rnd = random.SystemRandom()
+    for _ in range(200 if low > 11000 else 0):
+        port = rnd.randrange(10000, low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+

@@ -12,16 +12,10 @@ import urllib.request
 
 import pytest
 
-from conftest import DEFAULT_CONFIG, ECHOD
+from conftest import DEFAULT_CONFIG, ECHOD, free_port  # noqa: F401
 from test_metrics import parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def config(tcp="", udp="", server="workers = 1\n", metrics_port=None):

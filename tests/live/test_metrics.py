@@ -15,16 +15,10 @@ import urllib.request
 
 import pytest
 
-from conftest import DEFAULT_CONFIG
+from conftest import DEFAULT_CONFIG, free_port  # noqa: F401
 
 ECHOLOAD = os.environ.get("ECHOLOAD") or os.path.join(
     os.path.dirname(__file__), "..", "..", "echoload")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def scrape(port, path="/metrics"):
